@@ -1,0 +1,287 @@
+"""The ``motcua`` command: set-up, deployment and day-to-day work from a terminal.
+
+Another client of the engine beside the web app: every command opens one
+transaction, calls engine operations and prints the result; engine errors
+become a message on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from engine.context import Context, make_context
+from engine.errors import MotcuaError
+from engine.settings import WORKFLOWS_DIR
+
+EXIT_ERROR = 1
+
+
+def _fail(exc: MotcuaError) -> None:
+    click.secho(f"Lỗi / Error: {exc.message}", fg="red", err=True)
+    for problem in getattr(exc, "problems", []):
+        click.echo(f"  - {problem}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def engine_command(func):
+    """Give the command a context and turn engine errors into exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        ctx = make_context()
+        try:
+            return func(ctx, *args, **kwargs)
+        except MotcuaError as exc:
+            _fail(exc)
+        finally:
+            ctx.db.dispose()
+
+    return wrapper
+
+
+def _actor(session, username: str):
+    from engine.directory import get_user
+
+    user = get_user(session, username)
+    if user is None:
+        raise click.BadParameter(f"user {username} does not exist", param_hint="--as")
+    return user
+
+
+def _key_values(pairs: tuple[str, ...]) -> dict[str, object]:
+    data: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"'{pair}' is not KEY=VALUE", param_hint="--data")
+        try:
+            data[key] = json.loads(value)
+        except json.JSONDecodeError:
+            data[key] = value
+    return data
+
+
+def _local(moment: datetime | None, tz: str = "Asia/Ho_Chi_Minh") -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%H:%M %d/%m/%Y") if moment else "-"
+
+
+@click.group()
+def main() -> None:
+    """motcua: administrative-procedure workflow engine for one-stop-shop counters."""
+
+
+@main.command("init-db")
+@engine_command
+def init_db(ctx: Context) -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from engine import schema
+
+    schema.upgrade(ctx.db)
+    click.echo(f"Database ready at revision {schema.current_revision(ctx.db)}")
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations."""
+
+
+@db.command("upgrade")
+@engine_command
+def db_upgrade(ctx: Context) -> None:
+    """Apply pending migrations."""
+    from engine import schema
+
+    schema.upgrade(ctx.db)
+    click.echo(f"Database at revision {schema.current_revision(ctx.db)}")
+
+
+@db.command("current")
+@engine_command
+def db_current(ctx: Context) -> None:
+    """Show the schema revision."""
+    from engine import schema
+
+    click.echo(f"current: {schema.current_revision(ctx.db)}  head: {schema.head_revision(ctx.db)}")
+
+
+@main.command("load-org")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@engine_command
+def load_org(ctx: Context, file: Path) -> None:
+    """Create or update jurisdictions, units and users from a YAML file."""
+    from engine.directory import load_organisation, read_organisation_file
+
+    document = read_organisation_file(file)
+    with ctx.db.transaction() as session:
+        report = load_organisation(session, document)
+    click.echo(report.summary())
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--effective-from", help="dd/mm/yyyy; default: now")
+@engine_command
+def deploy(ctx: Context, files: tuple[Path, ...], effective_from: str | None) -> None:
+    """Validate and deploy BPMN procedures as new versions."""
+    from engine.deployment import deploy as deploy_one
+
+    when = _parse_day(effective_from) if effective_from else None
+    with ctx.db.transaction() as session:
+        for path in files:
+            version, new = deploy_one(ctx, session, path.read_bytes(), file_name=path.name, effective_from=when)
+            state = "deployed as version" if new else "unchanged, still version"
+            click.echo(f"{path.name}: {version.procedure.code} {state} {version.version}")
+
+
+def _parse_day(text: str) -> datetime:
+    try:
+        day = datetime.strptime(text, "%d/%m/%Y")
+    except ValueError as exc:
+        raise click.BadParameter("use dd/mm/yyyy", param_hint="--effective-from") from exc
+    return day.replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check BPMN files without deploying them; exit 1 if any is not executable."""
+    from engine.validation import validate_bpmn
+
+    failed = False
+    for path in files:
+        verdict = validate_bpmn(path.read_bytes(), file_name=path.name)
+        if verdict.executable:
+            click.echo(f"{path.name}: executable ({verdict.process_id})")
+        else:
+            failed = True
+            click.echo(f"{path.name}: NOT executable")
+            for problem in verdict.problems:
+                click.echo(f"  - {problem}")
+    sys.exit(EXIT_ERROR if failed else 0)
+
+
+@main.command()
+@click.option("--procedures/--no-procedures", default=True, help="Also deploy workflows/procedures/*.bpmn")
+@click.option("--dossiers", default=36, show_default=True, help="How many demo dossiers to create")
+@engine_command
+def demo(ctx: Context, procedures: bool, dossiers: int) -> None:
+    """Create the schema, load the demo organisation and procedures, and add demo dossiers."""
+    from engine import demo as demo_data
+    from engine import schema
+
+    schema.upgrade(ctx.db)
+    summary = demo_data.build(ctx, WORKFLOWS_DIR, dossiers=dossiers if procedures else 0)
+    click.echo(summary)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--debug", is_flag=True)
+def serve(host: str, port: int, debug: bool) -> None:
+    """Serve the web application."""
+    from web import create_app
+
+    create_app().run(host=host, port=port, debug=debug)
+
+
+@main.command()
+@click.option("--as", "username", required=True, help="The clerk receiving the dossier")
+@click.option("--procedure", "procedure_code", required=True)
+@click.option("--name", required=True, help="Applicant's full name")
+@click.option("--id-number", default="")
+@click.option("--phone", default="")
+@click.option("--address", default="")
+@click.option("--email", default="")
+@click.option("--jurisdiction", default=None, help="Jurisdiction code (default: the counter's)")
+@click.option("--data", "pairs", multiple=True, help="KEY=VALUE initial data (JSON values allowed)")
+@engine_command
+def receive(ctx: Context, username: str, procedure_code: str, name: str, id_number: str, phone: str,
+            address: str, email: str, jurisdiction: str | None, pairs: tuple[str, ...]) -> None:
+    """Receive a dossier at a counter and print its code and due date."""
+    from engine.receipt import receive as receive_dossier
+
+    with ctx.db.transaction() as session:
+        dossier = receive_dossier(
+            ctx, session, actor=_actor(session, username), procedure_code=procedure_code,
+            applicant={"name": name, "id_number": id_number, "phone": phone, "address": address, "email": email},
+            jurisdiction_code=jurisdiction, data=_key_values(pairs),
+        )
+        click.echo(f"{dossier.code}  received {_local(dossier.received_at)}  due {_local(dossier.due_at)}")
+
+
+@main.command()
+@click.option("--as", "username", required=True, help="List the open tasks of this user's unit")
+@click.option("--procedure", "procedure_code", default=None)
+@engine_command
+def tasks(ctx: Context, username: str, procedure_code: str | None) -> None:
+    """List the open tasks of a unit, soonest due first."""
+    from engine.tasks import InboxQuery, inbox
+
+    with ctx.db.reading() as session:
+        user = _actor(session, username)
+        rows, total = inbox(session, InboxQuery(unit_id=user.unit_id, procedure_code=procedure_code, limit=200))
+        click.echo(f"{total} open task(s) for {user.unit.name}")
+        for task in rows:
+            holder = task.claimed_by.username if task.claimed_by else "-"
+            click.echo(f"#{task.id:<6} {task.dossier.code:<28} {task.step_name:<40} due {_local(task.due_at)}  "
+                       f"[{holder}]")
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--as", "username", required=True)
+@engine_command
+def claim(ctx: Context, task_id: int, username: str) -> None:
+    """Take a task."""
+    from engine.tasks import claim as claim_task
+
+    with ctx.db.transaction() as session:
+        task = claim_task(ctx, session, task_id, _actor(session, username))
+        click.echo(f"#{task.id} {task.step_name} taken by {username}")
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@click.option("--as", "username", required=True)
+@click.option("--data", "pairs", multiple=True, help="KEY=VALUE form data (JSON values allowed)")
+@engine_command
+def complete(ctx: Context, task_id: int, username: str, pairs: tuple[str, ...]) -> None:
+    """Complete a task with its form data."""
+    from engine.tasks import complete as complete_task
+    from engine.tasks import open_tasks
+
+    with ctx.db.transaction() as session:
+        task = complete_task(ctx, session, task_id, _actor(session, username), _key_values(pairs))
+        dossier = task.dossier
+        nxt = ", ".join(f"#{t.id} {t.step_name} ({t.unit.name})" for t in open_tasks(session, dossier))
+        click.echo(f"#{task.id} done. {dossier.code}: {dossier.status}. Next: {nxt or '-'}")
+
+
+@main.command()
+@click.argument("code")
+@engine_command
+def show(ctx: Context, code: str) -> None:
+    """Show a dossier: status, dates, open steps, tracking slip."""
+    from engine.handoffs import all_stints
+    from engine.lifecycle import get_dossier
+    from engine.tasks import open_tasks
+
+    with ctx.db.reading() as session:
+        dossier = get_dossier(session, code)
+        version = dossier.procedure_version
+        click.echo(f"{dossier.code}  {version.name} (v{version.version})")
+        click.echo(f"  applicant: {dossier.applicant_name}   status: {dossier.status}")
+        click.echo(f"  received {_local(dossier.received_at)}   due {_local(dossier.due_at)}")
+        for task in open_tasks(session, dossier):
+            click.echo(f"  open: #{task.id} {task.step_name} at {task.unit.name}, due {_local(task.due_at)}")
+        for stint in all_stints(session, dossier):
+            click.echo(f"  {stint.seq}. {stint.from_unit.name if stint.from_unit else '-'} -> {stint.to_unit.name}"
+                       f"  given {_local(stint.handed_at)}  done {_local(stint.finished_at)}  {stint.timing or ''}")

@@ -1,0 +1,45 @@
+"""The engine's tables, as SQLAlchemy 2.0 typed models.
+
+Import models from here; each submodule holds one area of the domain.
+"""
+
+from engine.models.base import Base
+from engine.models.calendar import CalendarDay
+from engine.models.dossiers import (
+    CodeSequence,
+    Dossier,
+    DossierComponent,
+    DossierStatus,
+    Event,
+    Extension,
+    Handoff,
+    Pause,
+    Task,
+    TaskState,
+    Timing,
+)
+from engine.models.organisation import ROLES, Jurisdiction, Unit, User, UserRole
+from engine.models.procedures import Procedure, ProcedureVersion
+
+__all__ = [
+    "ROLES",
+    "Base",
+    "CalendarDay",
+    "CodeSequence",
+    "Dossier",
+    "DossierComponent",
+    "DossierStatus",
+    "Event",
+    "Extension",
+    "Handoff",
+    "Jurisdiction",
+    "Pause",
+    "Procedure",
+    "ProcedureVersion",
+    "Task",
+    "TaskState",
+    "Timing",
+    "Unit",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,197 @@
+"""Human steps: the unit's inbox, claiming a step, completing it with form data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.orm import Session, joinedload, undefer
+
+from engine import access, events, handoffs, pauses
+from engine.context import Context
+from engine.deployment import compiled_version
+from engine.errors import Conflict, NotFound, RuleViolation
+from engine.forms import validate_submission
+from engine.models import Dossier, DossierStatus, Procedure, ProcedureVersion, Task, TaskState, User
+from engine.runtime import Mover, load_workflow, run_engine, spiff_task
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    """Filters of a unit's inbox ("Hồ sơ cần xử lý")."""
+
+    unit_id: int
+    procedure_code: str | None = None
+    search: str | None = None
+    mine_only_user_id: int | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def inbox_statement(query: InboxQuery) -> Select:
+    """One indexed query over open tasks, soonest due first."""
+    stmt = (
+        select(Task)
+        .join(Task.dossier)
+        .where(Task.unit_id == query.unit_id, Task.state == TaskState.OPEN)
+        .options(joinedload(Task.dossier))
+    )
+    if query.procedure_code:
+        stmt = (
+            stmt.join(ProcedureVersion, Dossier.procedure_version_id == ProcedureVersion.id)
+            .join(Procedure)
+            .where(Procedure.code == query.procedure_code)
+        )
+    if query.search:
+        term = f"%{query.search.strip()}%"
+        stmt = stmt.where(or_(Dossier.code.ilike(term), Dossier.applicant_name.ilike(term)))
+    if query.mine_only_user_id is not None:
+        stmt = stmt.where(Task.claimed_by_id == query.mine_only_user_id)
+    return stmt
+
+
+def inbox(session: Session, query: InboxQuery) -> tuple[list[Task], int]:
+    """A page of the inbox and the total number of matching tasks."""
+    stmt = inbox_statement(query)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(stmt.order_by(Task.due_at, Task.id).limit(query.limit).offset(query.offset))
+    return list(rows.unique()), int(total or 0)
+
+
+def get_task(session: Session, task_id: int) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"Task {task_id} does not exist")
+    return task
+
+
+def claim(ctx: Context, session: Session, task_id: int, actor: User) -> Task:
+    """Take a step for oneself; exactly one of two simultaneous claims wins."""
+    task = get_task(session, task_id)
+    access.require_task(actor, task)
+    if task.state != TaskState.OPEN:
+        raise RuleViolation(f"Step '{task.step_name}' is already finished")
+    if task.claimed_by_id == actor.id:
+        return task
+    now = ctx.clock.now()
+    won = session.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.state == TaskState.OPEN, Task.claimed_by_id.is_(None))
+        .values(claimed_by_id=actor.id, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        raise Conflict(f"Step '{task.step_name}' has just been taken by someone else")
+    session.refresh(task)
+    dossier = task.dossier
+    handoffs.mark_received(session, dossier, task.unit_id, actor, now)
+    events.record(
+        session, dossier, "claimed", now, actor, from_status=dossier.status, task=task, step=task.step
+    )
+    return task
+
+
+def release(ctx: Context, session: Session, task_id: int, actor: User) -> Task:
+    """Give a claimed step back to the unit's pool (the holder or a leader of the unit)."""
+    task = get_task(session, task_id)
+    access.require_task(actor, task)
+    if task.state != TaskState.OPEN:
+        raise RuleViolation(f"Step '{task.step_name}' is already finished")
+    if task.claimed_by_id is None:
+        return task
+    if task.claimed_by_id != actor.id and not actor.has_role("leader"):
+        raise RuleViolation("Only the person who took this step, or the unit's leader, can release it")
+    task.claimed_by_id, task.claimed_at = None, None
+    events.record(
+        session,
+        task.dossier,
+        "released",
+        ctx.clock.now(),
+        actor,
+        from_status=task.dossier.status,
+        task=task,
+        step=task.step,
+    )
+    return task
+
+
+def complete(
+    ctx: Context,
+    session: Session,
+    task_id: int,
+    actor: User,
+    data: Mapping[str, Any],
+    *,
+    from_form: bool = False,
+    expected_version: int | None = None,
+) -> Task:
+    """Finish a step with its form data and move the dossier on.
+
+    Only the step's declared fields enter the dossier. The dossier row's
+    version column makes a second, simultaneous completion fail with a
+    conflict at commit instead of running the step twice.
+    """
+    task = get_task(session, task_id)
+    access.require_task(actor, task)
+    if task.state != TaskState.OPEN:
+        raise Conflict(f"Step '{task.step_name}' has already been completed")
+    if task.claimed_by_id not in (None, actor.id):
+        raise Conflict(f"Step '{task.step_name}' is being handled by someone else")
+    dossier = session.scalar(
+        select(Dossier).where(Dossier.id == task.dossier_id).options(undefer(Dossier.state))
+    )
+    if expected_version is not None and dossier.version != expected_version:
+        raise Conflict(f"Dossier {dossier.code} has changed since you opened it; reload and try again")
+    if dossier.status != DossierStatus.PROCESSING:
+        raise RuleViolation(f"Dossier {dossier.code} is not being processed (status: {dossier.status})")
+    compiled = compiled_version(ctx, dossier.procedure_version)
+    step = compiled.steps.get(task.step)
+    cleaned = validate_submission(step.fields if step else (), data, from_form=from_form)
+    now = ctx.clock.now()
+    calendar = ctx.calendar(session)
+    workflow = load_workflow(compiled, dossier)
+    target = spiff_task(workflow, task)
+    target.data.update(cleaned)
+    target.run()
+    run_engine(workflow)
+    _close(task, actor, now, calendar)
+    handoffs.mark_received(session, dossier, task.unit_id, actor, now)
+    if task.clock_paused and dossier.paused_since is not None:
+        pauses.end(session, dossier, now, calendar)
+    dossier.data = {**(dossier.data or {}), **cleaned}
+    Mover(session, dossier, compiled, calendar, now, actor).sync(workflow, from_unit_id=task.unit_id)
+    events.record(
+        session,
+        dossier,
+        "completed",
+        now,
+        actor,
+        from_status=DossierStatus.PROCESSING,
+        task=task,
+        step=task.step,
+        data=cleaned,
+    )
+    return task
+
+
+def _close(task: Task, actor: User, now, calendar) -> None:
+    task.state = TaskState.DONE
+    task.completed_at = now
+    task.completed_by_id = actor.id
+    if task.claimed_by_id is None:
+        task.claimed_by_id, task.claimed_at = actor.id, now
+    task.working_minutes = calendar.working_minutes_between(task.created_at, now)
+
+
+def open_tasks(session: Session, dossier: Dossier) -> list[Task]:
+    return list(
+        session.scalars(
+            select(Task).where(Task.dossier_id == dossier.id, Task.state == TaskState.OPEN).order_by(Task.id)
+        )
+    )
+
+
+def steps_of(session: Session, dossier: Dossier) -> list[Task]:
+    return list(session.scalars(select(Task).where(Task.dossier_id == dossier.id).order_by(Task.id)))

@@ -1,0 +1,41 @@
+"""Liveness and readiness: is the process up, can it reach the database at the right schema."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, render_template
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine import schema
+
+bp = Blueprint("health", __name__)
+
+
+def _status() -> dict[str, object]:
+    ctx = current_app.extensions["motcua"]
+    try:
+        with ctx.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current, head = schema.current_revision(ctx.db), schema.head_revision(ctx.db)
+    except SQLAlchemyError as exc:
+        return {"ok": False, "database": "unreachable", "error": type(exc).__name__}
+    return {"ok": current == head, "database": ctx.db.dialect, "schema": current, "schema_head": head}
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers."""
+    return jsonify({"ok": True})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the database answers and its schema is current."""
+    status = _status()
+    return jsonify(status), 200 if status["ok"] else 503
+
+
+@bp.get("/")
+def index():
+    status = _status()
+    return render_template("health.html", status=status), 200 if status["ok"] else 503
