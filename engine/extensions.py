@@ -13,7 +13,7 @@ validation can report everything wrong with a file in one answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -147,7 +147,7 @@ def read_process(process: etree._Element) -> ProcessExtensions:
     lane_of = _lane_membership(process)
     names = {lane.element_id: lane.name for lane in lanes}
     steps: dict[str, StepInfo] = {}
-    for task in _human_tasks(process):
+    for task in human_tasks(process):
         step = _read_step(task, names.get(lane_of.get(task.get("id", ""), "")), out)
         if step is not None:
             steps[step.element_id] = step
@@ -162,8 +162,9 @@ def read_process(process: etree._Element) -> ProcessExtensions:
     )
 
 
-def _human_tasks(process: etree._Element) -> Iterator[etree._Element]:
-    return (child for child in process if child.tag in HUMAN_TASKS)
+def human_tasks(process: etree._Element) -> list[etree._Element]:
+    """The process's user, manual and plain tasks: the steps people perform."""
+    return [child for child in process if child.tag in HUMAN_TASKS]
 
 
 def extension_children(owner: etree._Element, local: str) -> list[etree._Element]:

@@ -30,11 +30,11 @@ from engine.errors import ExpressionError, InvalidInput, Problem
 from engine.expressions import compile_expression, compile_script
 from engine.extensions import (
     BPMN_NS,
-    HUMAN_TASKS,
     MINUTES_PER_DAY,
     MOTCUA_NS,
     ProcessExtensions,
     bpmn,
+    human_tasks,
     read_process,
 )
 from engine.safexml import parse_xml
@@ -651,7 +651,9 @@ def _check_flow_references(graph: _Graph, report: _Report) -> None:
     for flow in graph.flows:
         for attr in ("sourceRef", "targetRef"):
             ref = flow.get(attr)
-            if ref not in graph.nodes:
+            if ref is None:
+                report.problem(f"Sequence flow '{flow.get('id')}' has no {attr}", flow, blocking=True)
+            elif ref not in graph.nodes:
                 report.problem(
                     f"Sequence flow '{flow.get('id')}' has {attr} '{ref}', which is not a flow element of this process",
                     flow,
@@ -714,7 +716,20 @@ def _check_condition(flow: etree._Element, graph: _Graph, report: _Report) -> No
     refusals = _compile_error(compile_expression, text)
     if refusals:
         message = f"The condition on sequence flow '{flow.get('id')}' is refused: {refusals[0].message}"
-        report.problem(message, condition, element_id=flow.get("id"))
+        report.problem(
+            message + _foreign_language_hint(condition, text), condition, element_id=flow.get("id")
+        )
+
+
+def _foreign_language_hint(condition: etree._Element, text: str) -> str:
+    """Conditions copied from Camunda (JUEL ``${...}``) or Zeebe/DMN (FEEL) fail for a reason worth naming."""
+    stripped = text.strip()
+    language = (condition.get("language") or "").lower()
+    if stripped.startswith(("${", "#{")):
+        return " (this is a JUEL expression from another engine; write e.g. approved == True)"
+    if stripped.startswith("=") or "feel" in language:
+        return ' (this is a FEEL expression from another engine; write e.g. risk_level == "red")'
+    return ""
 
 
 def _compile_error(compiler: Callable[[str], object], text: str) -> list[Problem]:
@@ -836,7 +851,7 @@ def _check_lanes(
 ) -> None:
     """Lanes are how work reaches a unit: each staffed lane must say which unit, in known terms."""
     elements = {lane.get("id"): lane for lane in process.iter(bpmn("lane"))}
-    staffed = {extensions.lane_of.get(task.get("id", "")) for task in _human_tasks(process)}
+    staffed = {extensions.lane_of.get(task.get("id", "")) for task in human_tasks(process)}
     seen: set[str] = set()
     for lane in extensions.lanes:
         at = elements.get(lane.element_id)
@@ -868,13 +883,9 @@ def _check_vocabulary(
     report.problem(f"Lane '{lane}' has {what} '{value}', which is not a known {what} (known: {listed})", at)
 
 
-def _human_tasks(process: etree._Element) -> list[etree._Element]:
-    return [child for child in process if child.tag in HUMAN_TASKS]
-
-
 def _check_human_tasks(process: etree._Element, extensions: ProcessExtensions, report: _Report) -> None:
     """Every human step needs a unit to do it (its lane) and a legal duration (motcua:step)."""
-    for task in _human_tasks(process):
+    for task in human_tasks(process):
         kind = _FRIENDLY.get(_local(task), "Task")
         task_id = task.get("id", "")
         if task_id not in extensions.lane_of:
@@ -1030,7 +1041,7 @@ def _check_spec_matches(process: etree._Element, spec: BpmnProcessSpec, report: 
     """Every reachable human task we checked must be a task of the parsed spec, as the runtime expects."""
     graph = _Graph.of(process)
     reachable = _reachable(graph)
-    for task in _human_tasks(process):
+    for task in human_tasks(process):
         task_id = task.get("id", "")
         if task_id in reachable and task_id not in spec.task_specs:
             report.problem(f"SpiffWorkflow did not load '{_label(task)}' as a task of the process", task)

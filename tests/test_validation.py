@@ -767,3 +767,15 @@ def test_every_miwg_file_gets_a_located_verdict(path: Path) -> None:
     assert verdict.problems
     for found in verdict.problems + verdict.warnings:
         assert found.element_id and found.line, found
+
+
+@pytest.mark.parametrize(
+    ("condition", "language"),
+    [("${approved}", "JUEL"), ("= not(approved)", "FEEL")],
+)
+def test_conditions_from_other_engines_get_a_hint(condition: str, language: str) -> None:
+    text = variant('result == "supplement"', condition)
+    assert (
+        f"this is a {language} expression from another engine"
+        in problem(validate_bpmn(text), "Flow_more").message
+    )
