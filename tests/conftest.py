@@ -12,15 +12,15 @@ from zoneinfo import ZoneInfo
 
 os.environ.setdefault("MOTCUA_PASSWORD_HASH_COST", "low")
 
-import pytest  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import pytest
+from sqlalchemy import text
 
-from engine import schema  # noqa: E402
-from engine.clock import FixedClock  # noqa: E402
-from engine.context import Context  # noqa: E402
-from engine.database import Database  # noqa: E402
-from engine.models import Base  # noqa: E402
-from engine.settings import WORKFLOWS_DIR, Settings  # noqa: E402
+from engine import schema
+from engine.clock import FixedClock
+from engine.context import Context
+from engine.database import Database
+from engine.models import Base
+from engine.settings import WORKFLOWS_DIR, Settings
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 PG_URL = os.environ.get("MOTCUA_TEST_DATABASE_URL")

@@ -12,7 +12,16 @@ from engine.handoffs import all_stints
 from engine.lifecycle import get_dossier, return_result
 from engine.models import Event, Task, TaskState
 from tests.conftest import vn
-from tests.helpers import PERMIT_HAPPY, clerk_of, district, do_step, dossier, drive, open_tasks, receive_permit
+from tests.helpers import (
+    PERMIT_HAPPY,
+    clerk_of,
+    district,
+    do_step,
+    dossier,
+    drive,
+    open_tasks,
+    receive_permit,
+)
 
 
 def test_receipt_registers_code_due_date_first_step_and_handoff(deployed, clock):
