@@ -41,9 +41,9 @@ def test_two_users_completing_the_same_task_one_wins(deployed):
         with deployed.db.reading() as session:
             users = [user_in(session, task.unit_id, "specialist"), user_in(session, task.unit_id, "leader")]
 
-        def finish(user):
+        def finish(user, task_id=task.id):
             with deployed.db.transaction() as session:
-                complete(deployed, session, task.id, session.merge(user), PERMIT_HAPPY["Task_ThamDinh"])
+                complete(deployed, session, task_id, session.merge(user), PERMIT_HAPPY["Task_ThamDinh"])
                 return "ok"
 
         results = _race([lambda u=u: finish(u) for u in users])
