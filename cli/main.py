@@ -285,3 +285,76 @@ def show(ctx: Context, code: str) -> None:
         for stint in all_stints(session, dossier):
             click.echo(f"  {stint.seq}. {stint.from_unit.name if stint.from_unit else '-'} -> {stint.to_unit.name}"
                        f"  given {_local(stint.handed_at)}  done {_local(stint.finished_at)}  {stint.timing or ''}")
+
+
+@main.group()
+def calendar() -> None:
+    """Extra days off and make-up working days on top of the statutory holidays."""
+
+
+def _parse_date(text: str):
+    try:
+        return datetime.strptime(text, "%d/%m/%Y").date()
+    except ValueError as exc:
+        raise click.BadParameter("use dd/mm/yyyy") from exc
+
+
+@calendar.command("list")
+@click.option("--year", type=int, default=None)
+@engine_command
+def calendar_list(ctx: Context, year: int | None) -> None:
+    """Show the working calendar's edits and the statutory holidays of a year."""
+    from engine.calendar_days import list_days
+
+    with ctx.db.reading() as session:
+        cal = ctx.calendar(session)
+        for row in list_days(session, year):
+            label = "nghỉ / day off" if row.kind == "off" else "làm bù / working day"
+            click.echo(f"{row.day:%d/%m/%Y}  {label}  {row.note}")
+        if year:
+            from datetime import date, timedelta
+
+            day = date(year, 1, 1)
+            while day.year == year:
+                name = cal.holiday_name(day)
+                if name and day.weekday() < 5:
+                    click.echo(f"{day:%d/%m/%Y}  {name}")
+                day += timedelta(days=1)
+
+
+@calendar.command("off")
+@click.argument("day")
+@click.option("--note", default="")
+@engine_command
+def calendar_off(ctx: Context, day: str, note: str) -> None:
+    """Add an extra day off (dd/mm/yyyy)."""
+    from engine.calendar_days import set_day
+
+    with ctx.db.transaction() as session:
+        set_day(ctx, session, _parse_date(day), "off", note)
+    click.echo(f"{day}: day off")
+
+
+@calendar.command("work")
+@click.argument("day")
+@click.option("--note", default="")
+@engine_command
+def calendar_work(ctx: Context, day: str, note: str) -> None:
+    """Add a make-up working day (dd/mm/yyyy), e.g. a Saturday."""
+    from engine.calendar_days import set_day
+
+    with ctx.db.transaction() as session:
+        set_day(ctx, session, _parse_date(day), "work", note)
+    click.echo(f"{day}: working day")
+
+
+@calendar.command("remove")
+@click.argument("day")
+@engine_command
+def calendar_remove(ctx: Context, day: str) -> None:
+    """Remove an edit (dd/mm/yyyy)."""
+    from engine.calendar_days import remove_day
+
+    with ctx.db.transaction() as session:
+        remove_day(ctx, session, _parse_date(day))
+    click.echo(f"{day}: edit removed")
