@@ -1,7 +1,7 @@
 """Per-step cost of the engine against a naive SpiffWorkflow round trip.
 
     python -m benchmarks.steps [--dossiers 200] [--rework 200] [--database-url URL]
-                               [--sql] [--profile]
+                               [--sql] [--profile [N]]
 
 Four measurements, printed as tables (see benchmarks/README.md for what each
 figure means):
@@ -44,13 +44,17 @@ from datetime import datetime
 from importlib.metadata import version as package_version
 from math import ceil
 from pathlib import Path
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 os.environ.setdefault("MOTCUA_PASSWORD_HASH_COST", "low")
 
 import sqlalchemy
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, BpmnValidator
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -112,19 +116,20 @@ def per_second(values: list[float]) -> float:
     return len(values) / total if total else float("nan")
 
 
-def row(label: str, values: list[float], statements: list[int] | None = None) -> str:
+def row(
+    label: str, values: list[float], statements: list[int] | None = None, cpu: list[float] | None = None
+) -> str:
     stmts = f"{statistics.mean(statements):8.1f}" if statements else f"{'':>8}"
+    cpu_ms = f"{median_ms(cpu):>9.2f}" if cpu else f"{'':>9}"
     return (
-        f"  {label:<34}{len(values):>7}{per_second(values):>10.1f}"
-        f"{median_ms(values):>11.2f}{p95_ms(values):>9.2f}{stmts}"
+        f"  {label:<34}{len(values):>7}{per_second(values):>9.1f}"
+        f"{median_ms(values):>11.2f}{p95_ms(values):>9.2f}{cpu_ms}{stmts}"
     )
 
 
-HEADER = f"  {'operation':<34}{'count':>7}{'per s':>10}{'median ms':>11}{'p95 ms':>9}{'SQL/op':>8}"
-
-
-def kib(n: float) -> str:
-    return f"{n:,.0f} B ({n / 1024:.1f} KiB)"
+HEADER = (
+    f"  {'operation':<34}{'count':>7}{'per s':>9}{'median ms':>11}{'p95 ms':>9}{'cpu ms':>9}{'SQL/op':>8}"
+)
 
 
 # --------------------------------------------------------------------------- machine and database
@@ -211,11 +216,10 @@ def server_version(ctx: Context) -> str:
 
 
 class StatementLog:
-    """Counts (and on demand records) the SQL statements an engine sends, and its commits."""
+    """Counts the SQL statements an engine sends; on demand records them and its commits."""
 
     def __init__(self, engine: sqlalchemy.Engine) -> None:
         self.statements = 0
-        self.commits = 0
         self.recorded: list[str] | None = None
         event.listen(engine, "before_cursor_execute", self._on_statement)
         event.listen(engine, "commit", self._on_commit)
@@ -227,7 +231,6 @@ class StatementLog:
             self.recorded.append(("[executemany] " if executemany else "") + one_line)
 
     def _on_commit(self, _conn) -> None:
-        self.commits += 1
         if self.recorded is not None:
             self.recorded.append("COMMIT")
 
@@ -250,6 +253,7 @@ class Timings:
     claim: list[float] = field(default_factory=list)
     complete: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def all_completes(self) -> list[float]:
         return [t for step in STEPS for t in self.complete.get(step, [])]
@@ -272,13 +276,17 @@ class Driver:
             for role in ("qldt.cv", "lanhdao")
         }
 
-    def _measure(self, action: Callable[[], Any], times: list[float], kind: str, timings: Timings) -> Any:
+    def _measure(self, action: Callable[[], Any], times: list[float], timings: Timings, *kinds: str) -> Any:
+        """Run one user action; record wall time in ``times``, CPU time and statements under ``kinds``."""
         self.clock.advance(seconds=1)
         before = self.log.statements
-        started = perf_counter()
+        cpu_started, started = thread_time(), perf_counter()
         result = action()
         times.append(perf_counter() - started)
-        timings.statements[kind].append(self.log.statements - before)
+        cpu = thread_time() - cpu_started
+        for kind in kinds:
+            timings.cpu[kind].append(cpu)
+            timings.statements[kind].append(self.log.statements - before)
         return result
 
     def receive(self, timings: Timings, district: int) -> int:
@@ -290,7 +298,7 @@ class Driver:
                 )
                 return dossier.id
 
-        return self._measure(action, timings.receipt, "receipt", timings)
+        return self._measure(action, timings.receipt, timings, "receipt")
 
     def open_task(self, timings: Timings, dossier_id: int) -> tuple[int, str, int]:
         def action() -> tuple[int, str, int]:
@@ -304,21 +312,21 @@ class Driver:
                 raise RuntimeError(f"dossier {dossier_id}: expected one open task, found {len(rows)}")
             return tuple(rows[0])
 
-        return self._measure(action, timings.inbox, "inbox", timings)
+        return self._measure(action, timings.inbox, timings, "inbox")
 
     def claim(self, timings: Timings, task_id: int, user_id: int) -> None:
         def action() -> None:
             with self.ctx.db.transaction() as session:
                 claim(self.ctx, session, task_id, session.get(User, user_id))
 
-        self._measure(action, timings.claim, "claim", timings)
+        self._measure(action, timings.claim, timings, "claim")
 
     def complete(self, timings: Timings, task_id: int, user_id: int, step: str, data: Mapping) -> None:
         def action() -> None:
             with self.ctx.db.transaction() as session:
                 complete(self.ctx, session, task_id, session.get(User, user_id), data)
 
-        self._measure(action, timings.complete[step], "complete", timings)
+        self._measure(action, timings.complete[step], timings, "complete", f"complete {step}")
 
     def step(self, timings: Timings, dossier_id: int, answers: Mapping[str, Mapping], expect: str) -> None:
         task_id, step, unit_id = self.open_task(timings, dossier_id)
@@ -374,7 +382,12 @@ def rework_loop(driver: Driver, rounds: int) -> dict[str, Any]:
             driver.step(timings, dossier_id, REWORK, step)
         if round_no in (1, rounds):
             sizes[round_no] = driver.state_bytes(dossier_id)
-    return {"first_step": timings.complete["Task_ThamDinh"], "sizes": sizes, "timings": timings}
+    return {
+        "first_step": timings.complete["Task_ThamDinh"],
+        "first_step_cpu": timings.cpu["complete Task_ThamDinh"],
+        "sizes": sizes,
+        "timings": timings,
+    }
 
 
 # --------------------------------------------------------------------------- naive SpiffWorkflow
@@ -384,42 +397,41 @@ class Naive:
     """What a host without a state model does: whole-blob JSON round trip per step."""
 
     def __init__(self, path: Path) -> None:
-        from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, BpmnValidator
-        from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
-        from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-        from SpiffWorkflow.util.task import TaskState as SpiffState
-
         parser = BpmnParser(validator=BpmnValidator())
         parser.add_bpmn_file(str(path))
         self.process_id = parser.get_process_ids()[0]
         self.spec = parser.get_spec(self.process_id)
         self.subprocess_specs = parser.get_subprocess_specs(self.process_id)
         self.serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure())
-        self.workflow_class = BpmnWorkflow
-        self.ready = SpiffState.READY
         self.blobs: dict[int, str] = {}
+        self.cpu: dict[str, list[float]] = defaultdict(list)
 
     def start(self, key: int) -> float:
-        started = perf_counter()
-        workflow = self.workflow_class(self.spec, self.subprocess_specs)  # default script engine
+        cpu_started, started = thread_time(), perf_counter()
+        workflow = BpmnWorkflow(self.spec, self.subprocess_specs)  # default script engine
         workflow.do_engine_steps()
         self.blobs[key] = self.serializer.serialize_json(workflow)
-        return perf_counter() - started
+        elapsed = perf_counter() - started
+        self.cpu["start"].append(thread_time() - cpu_started)
+        return elapsed
 
     def step(self, key: int, step: str, data: Mapping[str, Any]) -> float:
         """One round trip; raises LookupError if the step is not READY (lost by the library)."""
-        started = perf_counter()
+        cpu_started, started = thread_time(), perf_counter()
         workflow = self.serializer.deserialize_json(self.blobs[key])
         task = next(
-            (t for t in workflow.get_tasks(state=self.ready, manual=True) if t.task_spec.name == step), None
+            (t for t in workflow.get_tasks(state=SpiffState.READY, manual=True) if t.task_spec.name == step),
+            None,
         )
         if task is None:
-            raise LookupError(step)
+            raise LookupError(f"{step} (workflow.is_completed() = {workflow.is_completed()})")
         task.data.update(data)
         task.run()
         workflow.do_engine_steps()
         self.blobs[key] = self.serializer.serialize_json(workflow)
-        return perf_counter() - started
+        elapsed = perf_counter() - started
+        self.cpu["step"].append(thread_time() - cpu_started)
+        return elapsed
 
 
 def naive_happy_path(
@@ -439,20 +451,27 @@ def naive_happy_path(
 def naive_rework(naive: Naive, rounds: int) -> dict[str, Any]:
     key = -1
     naive.start(key)
-    first_step, sizes, lost = [], {}, None
+    first_step, first_step_cpu, sizes, lost, done = [], [], {}, None, 0
     for round_no in range(1, rounds + 1):
         try:
             for step in STEPS:
                 elapsed = naive.step(key, step, REWORK[step])
                 if step == "Task_ThamDinh":
                     first_step.append(elapsed)
+                    first_step_cpu.append(naive.cpu["step"][-1])
         except LookupError as exc:
             lost = (round_no, str(exc))
             break
-        if round_no in (1, rounds):
-            tasks = len(json.loads(naive.blobs[key])["tasks"])
-            sizes[round_no] = (len(naive.blobs[key]), tasks)
-    return {"first_step": first_step, "sizes": sizes, "lost": lost}
+        done = round_no
+        if round_no == 1:
+            sizes[1] = _blob_size(naive.blobs[key])
+    if done > 1:
+        sizes[done] = _blob_size(naive.blobs[key])
+    return {"first_step": first_step, "first_step_cpu": first_step_cpu, "sizes": sizes, "lost": lost}
+
+
+def _blob_size(blob: str) -> tuple[int, int]:
+    return len(blob), len(json.loads(blob)["tasks"])
 
 
 # --------------------------------------------------------------------------- --sql and --profile
@@ -548,12 +567,15 @@ def profile(url: str, tmp: Path, clock: FixedClock, specs, count: int) -> list[s
     event.listen(ctx.db.engine, "before_cursor_execute", lambda *a: phases.enter())
     event.listen(ctx.db.engine, "after_cursor_execute", lambda *a: phases.leave(sql_label))
     wrapped = (
+        (sys.modules[__name__], "complete", "tasks.complete: engine code, ORM row loading"),
         (engine.tasks, "load_workflow", "spiff: restore state (load_state)"),
         (engine.tasks, "run_engine", "spiff: run task + engine steps"),
         (SpiffTask, "run", "spiff: run task + engine steps"),
         (engine.runtime, "dump_state", "spiff: serialize state (dump_state)"),
         (engine.workflow_state, "prune", "prune serialized tree"),
         (engine.tasks, "validate_submission", "form validation"),
+        (Session, "execute", "ORM queries: build, load rows (excl. SQL)"),
+        (Session, "get", "ORM queries: build, load rows (excl. SQL)"),
         (Session, "flush", "ORM flush (excl. SQL, JSON)"),
         (SessionTransaction, "commit", "commit (excl. flush)"),
     )
@@ -589,8 +611,7 @@ def profile(url: str, tmp: Path, clock: FixedClock, specs, count: int) -> list[s
         lines.append(f"  {label:<44}{seconds / n * 1000:>8.3f} ms {seconds / total:>6.1%}")
     rest = total - sum(per_complete.values())
     lines.append(
-        f"  {'rest (engine code, ORM loading, actor, timers)':<44}{rest / n * 1000:>8.3f} ms "
-        f"{rest / total:>6.1%}"
+        f"  {'rest: session, pool, actor rows, timers':<44}{rest / n * 1000:>8.3f} ms {rest / total:>6.1%}"
     )
     lines.append(f"  {'complete, as timed in this pass':<44}{total / n * 1000:>8.3f} ms")
     lines.append("")
@@ -675,6 +696,7 @@ def main(argv: list[str] | None = None) -> None:
     out("motcua step benchmark")
     for line in machine():
         out(line)
+    out(f"load average at the start: {_load()} (other processes on the machine slow the wall times)")
     with (
         tempfile.TemporaryDirectory(prefix="motcua-bench-") as tmpdir,
         bench_database(args.database_url, Path(tmpdir)) as url,
@@ -699,12 +721,16 @@ def main(argv: list[str] | None = None) -> None:
             f"commit included (single thread)"
         )
         out(HEADER)
-        out(row("receipt", timings.receipt, timings.statements["receipt"]))
-        out(row("inbox query (open task)", timings.inbox, timings.statements["inbox"]))
-        out(row("claim", timings.claim, timings.statements["claim"]))
-        out(row("complete = step", completes, timings.statements["complete"]))
+        out(row("receipt", timings.receipt, timings.statements["receipt"], timings.cpu["receipt"]))
+        out(row("inbox query (open task)", timings.inbox, timings.statements["inbox"], timings.cpu["inbox"]))
+        out(row("claim", timings.claim, timings.statements["claim"], timings.cpu["claim"]))
+        out(row("complete = step", completes, timings.statements["complete"], timings.cpu["complete"]))
         for step in STEPS:
             out(row(f"  complete {step}", timings.complete[step]))
+        out(
+            "  (per s = operations per second of the time spent in them, back to back; cpu ms = this "
+            "thread's CPU time; SQL/op = statements sent, BEGIN included on SQLite, COMMIT not)"
+        )
         actions = len(timings.receipt) + len(timings.inbox) + len(timings.claim) + len(completes)
         out(
             f"  wall time {wall:.2f} s for {actions} actions: {len(completes) / wall:.1f} completes/s "
@@ -715,6 +741,7 @@ def main(argv: list[str] | None = None) -> None:
         naive = Naive(BPMN_FILE)
         naive_happy_path(naive, WARMUP_DOSSIERS)
         naive.blobs.clear()
+        naive.cpu.clear()
         started = perf_counter()
         n_starts, n_steps, blob_sizes = naive_happy_path(naive, args.dossiers)
         naive_wall = perf_counter() - started
@@ -725,8 +752,8 @@ def main(argv: list[str] | None = None) -> None:
             "do_engine_steps -> serialize_json; blobs in a dict, no database; default script engine"
         )
         out(HEADER)
-        out(row("start + serialize", n_starts))
-        out(row("step round trip", n_completes))
+        out(row("start + serialize", n_starts, cpu=naive.cpu["start"]))
+        out(row("step round trip", n_completes, cpu=naive.cpu["step"]))
         for step in STEPS:
             out(row(f"  round trip {step}", n_steps[step]))
         out(f"  wall time {naive_wall:.2f} s: {len(n_completes) / naive_wall:.1f} steps/s")
@@ -758,16 +785,39 @@ def main(argv: list[str] | None = None) -> None:
             f"4. rework loop: one dossier sent back from Task_PheDuyet to Task_ThamDinh {args.rework} times; "
             f"Task_ThamDinh time, median of rounds 1-{WINDOW} vs last {WINDOW}"
         )
-        _rework_lines(out, "motcua complete", rework["first_step"], rework["sizes"], "state JSON")
+        _rework_lines(
+            out,
+            "motcua complete",
+            rework["first_step"],
+            rework["first_step_cpu"],
+            rework["sizes"],
+            "state JSON",
+        )
         if naive_loop["lost"]:
             round_no, step = naive_loop["lost"]
             out(
-                f"  naive: at round {round_no} SpiffWorkflow no longer listed {step} as READY "
-                "(its task iterator stops at depth 1000); loop ended there"
+                f"  naive: at round {round_no} SpiffWorkflow no longer listed {step} among READY tasks "
+                "(get_tasks stops at depth 1000); the loop ended there"
             )
-        _rework_lines(out, "naive round trip", naive_loop["first_step"], naive_loop["sizes"], "blob")
+        _rework_lines(
+            out,
+            "naive round trip",
+            naive_loop["first_step"],
+            naive_loop["first_step_cpu"],
+            naive_loop["sizes"],
+            "blob",
+        )
         rw = rework["timings"]
-        out(f"  motcua over the whole loop: {row('complete', rw.all_completes()).strip()}")
+        out(HEADER)
+        out(
+            row(
+                "motcua complete, whole loop",
+                rw.all_completes(),
+                rw.statements["complete"],
+                rw.cpu["complete"],
+            )
+        )
+        out(f"load average at the end: {_load()}")
 
         if args.sql:
             out("")
@@ -782,16 +832,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _rework_lines(
-    out, label: str, times: list[float], sizes: Mapping[int, tuple[int, int]], what: str
+    out, label: str, times: list[float], cpu: list[float], sizes: Mapping[int, tuple[int, int]], what: str
 ) -> None:
     if not times:
         return
     early, late = times[:WINDOW], times[-WINDOW:]
     last = max(sizes) if sizes else None
     out(
-        f"  {label:<18} rounds 1-{len(early)}: {median_ms(early):7.2f} ms   rounds "
-        f"{len(times) - len(late) + 1}-{len(times)}: {median_ms(late):7.2f} ms   "
-        f"({median_ms(late) / median_ms(early):.2f}x)"
+        f"  {label:<18} rounds 1-{len(early)}: {median_ms(early):7.2f} ms (cpu {median_ms(cpu[:WINDOW]):.2f})"
+        f"   rounds {len(times) - len(late) + 1}-{len(times)}: {median_ms(late):7.2f} ms "
+        f"(cpu {median_ms(cpu[-WINDOW:]):.2f})   wall ratio {median_ms(late) / median_ms(early):.2f}x"
     )
     if last:
         first = sizes.get(1, (0, 0))
@@ -799,6 +849,13 @@ def _rework_lines(
             f"  {'':<18} {what} after round 1: {first[0]:,} B ({first[1]} tasks); "
             f"after round {last}: {sizes[last][0]:,} B ({sizes[last][1]} tasks)"
         )
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def _statuses(ctx: Context, ids: list[int]) -> str:

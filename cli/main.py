@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.context import Context, make_context
 from engine.errors import MotcuaError
@@ -30,16 +31,28 @@ def _fail(exc: MotcuaError) -> None:
     sys.exit(EXIT_ERROR)
 
 
+def _fail_database(exc: SQLAlchemyError) -> None:
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    click.secho(f"Lỗi / Error: the database cannot be used: {reason}", fg="red", err=True)
+    click.echo("  - check MOTCUA_DATABASE_URL, and run 'motcua init-db' to create or upgrade the schema", err=True)
+    sys.exit(EXIT_ERROR)
+
+
 def engine_command(func):
     """Give the command a context and turn engine errors into exit codes."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        ctx = make_context()
+        try:
+            ctx = make_context()
+        except MotcuaError as exc:  # e.g. MOTCUA_CONFIG names a missing or broken file
+            _fail(exc)
         try:
             return func(ctx, *args, **kwargs)
         except MotcuaError as exc:
             _fail(exc)
+        except SQLAlchemyError as exc:
+            _fail_database(exc)
         finally:
             ctx.db.dispose()
 
@@ -55,17 +68,36 @@ def _actor(session, username: str):
     return user
 
 
-def _key_values(pairs: tuple[str, ...]) -> dict[str, object]:
+TEXT_TYPES = frozenset({"string", "text", "enum", "date"})
+
+
+def _key_values(pairs: tuple[str, ...], text_keys: frozenset[str] = frozenset()) -> dict[str, object]:
+    """KEY=VALUE pairs; values are read as JSON (true, 3, 2.5) except for ``text_keys``, kept as typed."""
     data: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"'{pair}' is not KEY=VALUE", param_hint="--data")
+        if key in text_keys:
+            data[key] = value
+            continue
         try:
             data[key] = json.loads(value)
         except json.JSONDecodeError:
             data[key] = value
     return data
+
+
+def _step_values(ctx: Context, session, task_id: int, pairs: tuple[str, ...]) -> dict[str, object]:
+    """Form data for a step: a text field keeps "123" as text instead of turning it into a number."""
+    from engine.deployment import compiled_version
+    from engine.tasks import get_task
+
+    _key_values(pairs)  # report a malformed pair before anything else
+    task = get_task(session, task_id)
+    step = compiled_version(ctx, task.dossier.procedure_version).steps.get(task.step)
+    text_keys = frozenset(f.key for f in step.fields if f.type in TEXT_TYPES) if step else frozenset()
+    return _key_values(pairs, text_keys)
 
 
 def _local(moment: datetime | None, tz: str = "Asia/Ho_Chi_Minh") -> str:
@@ -259,7 +291,8 @@ def complete(ctx: Context, task_id: int, username: str, pairs: tuple[str, ...]) 
     from engine.tasks import open_tasks
 
     with ctx.db.transaction() as session:
-        task = complete_task(ctx, session, task_id, _actor(session, username), _key_values(pairs))
+        actor = _actor(session, username)
+        task = complete_task(ctx, session, task_id, actor, _step_values(ctx, session, task_id, pairs))
         dossier = task.dossier
         nxt = ", ".join(f"#{t.id} {t.step_name} ({t.unit.name})" for t in open_tasks(session, dossier))
         click.echo(f"#{task.id} done. {dossier.code}: {dossier.status}. Next: {nxt or '-'}")

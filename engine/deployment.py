@@ -48,7 +48,11 @@ def deploy(
         session.flush()
     else:
         latest = _latest(session, procedure)
-        if latest is not None and latest.sha256 == compiled.sha256 and effective_from is None:
+        if (
+            latest is not None
+            and latest.sha256 == compiled.sha256
+            and (effective_from is None or latest.effective_from == effective_from)
+        ):
             return latest, False
         procedure.name, procedure.field = compiled.info.name, compiled.info.field
     number = (
@@ -73,8 +77,18 @@ def deploy(
     )
     session.add(version)
     session.flush()
-    ctx.specs.put(version.id, compiled)
+    ctx.specs.put(_cache_key(version), compiled)
     return version, True
+
+
+def _cache_key(version: ProcedureVersion) -> tuple[int, str]:
+    """Row id and content hash: the id alone could name another version if this one is rolled back.
+
+    The cache is primed before the deploying transaction commits; should it roll back, another
+    process may store a different file under the same id (SQLite reuses ids), and an entry keyed
+    by id alone would then serve the wrong procedure here.
+    """
+    return version.id, version.sha256
 
 
 def _latest(session: Session, procedure: Procedure) -> ProcedureVersion | None:
@@ -114,7 +128,7 @@ def version_in_effect(session: Session, code: str, at: datetime) -> ProcedureVer
 
 def compiled_version(ctx: Context, version: ProcedureVersion) -> CompiledProcedure:
     """The parsed spec of ``version`` from the cache, parsed from its stored source on a miss."""
-    return ctx.specs.get(version.id, lambda: version.source)
+    return ctx.specs.get(_cache_key(version), lambda: version.source)
 
 
 def list_procedures(session: Session) -> list[Procedure]:

@@ -236,7 +236,8 @@ def return_result(
     """Hand the result to the citizen at the counter and take their rating (1-5)."""
     access.require_counter(actor, dossier)
     _require_status(dossier, DossierStatus.AWAITING_RETURN, action="returned")
-    if rating is not None and (isinstance(rating, bool) or rating not in RATINGS):
+    # Only a real int: True == 1 and 5.0 == 5 would slip through a plain "in" test.
+    if rating is not None and (type(rating) is not int or rating not in RATINGS):
         raise FormError("Rating must be a whole number from 1 to 5", [Problem("From 1 to 5", "rating")])
     now = ctx.clock.now()
     tz = ZoneInfo(ctx.calendar(session).settings.timezone)

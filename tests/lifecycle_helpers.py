@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 
+from engine import schema
+from engine.clock import FixedClock
 from engine.context import Context
 from engine.database import Database
-from engine.directory import get_user
+from engine.deployment import deploy_files
+from engine.directory import get_user, load_organisation, read_organisation_file
 from engine.models import (
     Dossier,
     Event,
@@ -28,8 +37,13 @@ from engine.models import (
     User,
     UserRole,
 )
+from engine.settings import WORKFLOWS_DIR, Settings
+from engine.specs import SpecCache
 
 PG_URL = os.environ.get("MOTCUA_TEST_DATABASE_URL")
+TEMPLATE_TIME = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))  # the clock fixture's start
+ORG_FILE = WORKFLOWS_DIR / "organisation.yaml"
+PROCEDURE_FILES = sorted((WORKFLOWS_DIR / "procedures").glob("*.bpmn"))
 
 LAND = "DD-GCN-01"
 LAND_TO_TAX = {
@@ -92,6 +106,56 @@ def events_of(ctx: Context, code: str) -> list[Event]:
     with ctx.db.reading() as session:
         d = session.scalar(select(Dossier).where(Dossier.code == code))
         return list(session.scalars(select(Event).where(Event.dossier_id == d.id).order_by(Event.id)))
+
+
+def load_demo(ctx: Context) -> Context:
+    """The demo organisation and every shipped procedure, as the ``deployed`` fixture has them."""
+    with ctx.db.transaction() as session:
+        load_organisation(session, read_organisation_file(ORG_FILE))
+    with ctx.db.transaction() as session:
+        deploy_files(ctx, session, PROCEDURE_FILES)
+    return ctx
+
+
+_template_lock = threading.Lock()
+_template: dict[str, Any] = {}
+
+
+def _deployed_template() -> tuple[Path, SpecCache]:
+    """A SQLite file with the demo loaded, built once per process, and its compiled specs."""
+    with _template_lock:
+        if not _template:
+            folder = Path(tempfile.mkdtemp(prefix="motcua-deployed-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = folder / "deployed.db"
+            url = f"sqlite:///{path}"
+            ctx = Context(
+                db=Database(url),
+                settings=Settings(database_url=url, instance_dir=folder),
+                clock=FixedClock(TEMPLATE_TIME),
+            )
+            schema.upgrade(ctx.db)
+            load_demo(ctx)
+            ctx.db.dispose()
+            _template["path"], _template["specs"] = path, ctx.specs
+        return _template["path"], _template["specs"]
+
+
+def fast_deployed(ctx: Context) -> Context:
+    """Same state as the conftest ``deployed`` fixture, for a fraction of the time on SQLite.
+
+    The demo is loaded once into a template file that each test copies before its
+    first connection, and the template's spec cache is shared: it is keyed by version
+    id and content hash, so an entry can only ever serve the very file it was built from.
+    PostgreSQL loads the demo for real.
+    """
+    if PG_URL or not ctx.db.url.startswith("sqlite:///") or ctx.clock.now() != TEMPLATE_TIME:
+        return load_demo(ctx)
+    path, specs = _deployed_template()
+    ctx.db.dispose()
+    shutil.copy(path, ctx.db.url.split("///", 1)[1])
+    ctx.specs = specs
+    return ctx
 
 
 @contextmanager

@@ -17,12 +17,18 @@ from engine.receipt import receive
 from engine.tasks import claim, complete
 from tests.conftest import vn
 from tests.helpers import APPLICANT, PERMIT_HAPPY, do_step, dossier, drive, open_tasks, receive_permit
-from tests.lifecycle_helpers import LAND, LAND_TO_TAX, events_of, person, row_counts, snapshot
+from tests.lifecycle_helpers import LAND, LAND_TO_TAX, events_of, fast_deployed, person, row_counts, snapshot
 
 RECEIVED = vn(2026, 3, 2, 9, 0)  # Monday; the clock fixture's start
 DUE = vn(2026, 3, 23, 9, 0)  # 15 working days later
 APPRAISAL_DUE = vn(2026, 3, 12, 9, 0)  # the appraisal step's 8-day share
 MISSING = ["Bản vẽ mặt cắt công trình", "Bản sao giấy chứng nhận quyền sử dụng đất"]
+
+
+@pytest.fixture
+def deployed(ctx):
+    """The demo organisation and procedures, copied from a template (see fast_deployed)."""
+    return fast_deployed(ctx)
 
 
 def act(ctx, code: str, username: str, operation, **kwargs):
@@ -370,17 +376,17 @@ def test_return_is_refused_while_the_dossier_is_still_processed(deployed):
     assert_unchanged(deployed, code, before)
 
 
-@pytest.mark.parametrize("rating", [0, 6, -1, True, False, "5", 2.5, 5.0, None.__class__])
-def test_rating_must_be_a_whole_number_from_1_to_5(deployed, rating):
+def test_rating_must_be_a_whole_number_from_1_to_5(deployed):
     code = receive_permit(deployed)
     drive(deployed, code, PERMIT_HAPPY)
     before = snapshot(deployed, code)
-    with pytest.raises(FormError):
-        act(deployed, code, "hk.motcua", lifecycle.return_result, rating=rating)
-    assert_unchanged(deployed, code, before)
+    for rating in (0, 6, -1, True, False, "5", 2.5, 5.0, [5]):
+        with pytest.raises(FormError):
+            act(deployed, code, "hk.motcua", lifecycle.return_result, rating=rating)
+        assert_unchanged(deployed, code, before)
 
 
-@pytest.mark.parametrize("rating", [1, 3, 5, None])
+@pytest.mark.parametrize("rating", [1, 5, None])
 def test_valid_ratings_are_kept(deployed, rating):
     code = receive_permit(deployed)
     drive(deployed, code, PERMIT_HAPPY)
@@ -492,30 +498,27 @@ def test_land_dossier_clock_stops_while_the_tax_is_being_paid(deployed, clock):
     code = receive_land(deployed)
     due = dossier(deployed, code).due_at
     assert due == vn(2026, 3, 30, 9, 0)  # 20 working days from Mon 2 Mar 09:00
-    for step in LAND_TO_TAX:
-        clock.advance(hours=2)
+    times = [vn(2026, 3, 3, 9, 0), vn(2026, 3, 3, 10, 0), vn(2026, 3, 3, 11, 0), vn(2026, 3, 5, 14, 0)]
+    for at, step in zip(times, LAND_TO_TAX, strict=True):
+        clock.set(at)
         do_step(deployed, code, step, LAND_TO_TAX[step])
-    paused_at = clock.set(vn(2026, 3, 5, 14, 0)) or vn(2026, 3, 5, 14, 0)
-    # the tax office's step was completed just before; redo the timeline explicitly:
     d = dossier(deployed, code)
-    assert d.status == "processing"
-    assert d.paused_since is not None and d.paused_since < paused_at
-    started = d.paused_since
+    assert (d.status, d.paused_since, d.due_at) == ("processing", vn(2026, 3, 5, 14, 0), due)
     [waiting] = open_tasks(deployed, code)
     assert waiting.step == "Task_ChoNopThue" and waiting.clock_paused
     with deployed.db.reading() as session:
         [pause] = session.scalars(select(Pause).where(Pause.dossier_id == d.id)).all()
         assert (pause.kind, pause.task_id, pause.ended_at) == ("step", waiting.id, None)
-    clock.set(vn(2026, 3, 11, 14, 0))  # the citizen pays the next Wednesday
+    clock.set(vn(2026, 3, 11, 14, 0))  # the citizen pays the next Wednesday: 4 working days later
     do_step(deployed, code, "Task_ChoNopThue", {"da_nop_thue": True, "so_chung_tu": "BL-0001"})
     with deployed.db.reading() as session:
         calendar = deployed.calendar(session)
-        paused = calendar.working_minutes_between(started, vn(2026, 3, 11, 14, 0))
+        assert calendar.working_minutes_between(vn(2026, 3, 5, 14, 0), vn(2026, 3, 11, 14, 0)) == 4 * 480
         d = get_dossier(session, code)
-        assert d.paused_since is None and d.paused_minutes == paused
-        assert d.due_at == calendar.add_working_minutes(due, paused)
+        assert d.paused_since is None and d.paused_minutes == 4 * 480
+        assert d.due_at == calendar.add_working_minutes(due, 4 * 480) == vn(2026, 4, 3, 9, 0)
         [pause] = session.scalars(select(Pause).where(Pause.dossier_id == d.id)).all()
-        assert (pause.ended_at, pause.working_minutes) == (vn(2026, 3, 11, 14, 0), paused)
+        assert (pause.ended_at, pause.working_minutes) == (vn(2026, 3, 11, 14, 0), 4 * 480)
     [next_task] = open_tasks(deployed, code)
     assert next_task.step == "Task_ThamDinh"
     assert next_task.due_at == vn(2026, 3, 16, 14, 0)  # its 3 days count from the payment, over a weekend
