@@ -34,6 +34,7 @@ import platform
 import pstats
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections import defaultdict
@@ -67,7 +68,7 @@ from engine.deployment import deploy_files
 from engine.directory import load_organisation, read_organisation_file
 from engine.models import Dossier, DossierComponent, Event, Handoff, Task, TaskState, User
 from engine.receipt import receive
-from engine.settings import WORKFLOWS_DIR, Settings
+from engine.settings import PROJECT_ROOT, WORKFLOWS_DIR, Settings
 from engine.tasks import claim, complete
 
 PROCEDURE = "XD-GPXD-01"
@@ -150,7 +151,23 @@ def machine() -> list[str]:
         f"software: Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"SQLAlchemy {sqlalchemy.__version__}, SpiffWorkflow {package_version('SpiffWorkflow')}, "
         f"lxml {package_version('lxml')}",
+        f"engine: {engine_revision()}",
     ]
+
+
+def engine_revision() -> str:
+    """The commit the engine code comes from, and the engine files changed on top of it."""
+
+    def git(*args: str) -> str:
+        command = ["git", "-C", str(PROJECT_ROOT), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True, timeout=10).stdout
+
+    try:
+        head = git("rev-parse", "--short", "HEAD").strip()
+        changed = [line[3:] for line in git("status", "--porcelain", "--", "engine").splitlines()]
+    except (OSError, subprocess.SubprocessError):
+        return f"{PROJECT_ROOT} (not a git checkout)"
+    return f"{PROJECT_ROOT} at {head}" + (f", uncommitted changes in {', '.join(changed)}" if changed else "")
 
 
 @contextmanager
@@ -356,38 +373,72 @@ class Driver:
         return counts, size
 
 
-def happy_path(driver: Driver, count: int) -> tuple[Timings, float, list[int], dict[str, float]]:
-    """Receive ``count`` dossiers, then run each step wave over all of them."""
-    timings = Timings()
-    state_sizes: dict[str, float] = {}
-    started = perf_counter()
-    ids = [driver.receive(timings, i % len(DISTRICTS)) for i in range(count)]
-    wall = perf_counter() - started
-    state_sizes["after receipt"] = statistics.mean(driver.state_bytes(d)[0] for d in ids)
-    for step in STEPS:
-        started = perf_counter()
-        for dossier_id in ids:
+@dataclass
+class HappyPath:
+    timings: Timings
+    ids: list[int]
+    state_bytes: dict[str, float]
+    blob_bytes: dict[str, float]
+
+
+def happy_path(driver: Driver, count: int, naive: Naive | None = None) -> HappyPath:
+    """Receive ``count`` dossiers, then run each step as a wave over all of them.
+
+    With ``naive``, every motcua action is followed at once by the naive one
+    for the same dossier, so both see the same load on a shared machine.
+    """
+    if naive is not None:
+        naive.reset()
+    timings, states, blobs = Timings(), {}, {}
+    ids = []
+    for i in range(count):
+        ids.append(driver.receive(timings, i % len(DISTRICTS)))
+        if naive is not None:
+            naive.start(i)
+    waves = [("after receipt", None), *((f"after {step}", step) for step in STEPS)]
+    for label, step in waves:
+        for i, dossier_id in enumerate(ids if step else ()):
             driver.step(timings, dossier_id, HAPPY, step)
-        wall += perf_counter() - started
-        state_sizes[f"after {step}"] = statistics.mean(driver.state_bytes(d)[0] for d in ids)
-    return timings, wall, ids, state_sizes
+            if naive is not None:
+                naive.step(i, step, HAPPY[step])
+        states[label] = statistics.mean(driver.state_bytes(d)[0] for d in ids)
+        if naive is not None:
+            blobs[label] = statistics.mean(len(blob) for blob in naive.blobs.values())
+    return HappyPath(timings, ids, states, blobs)
 
 
-def rework_loop(driver: Driver, rounds: int) -> dict[str, Any]:
+@dataclass
+class Rework:
+    timings: Timings
+    state_sizes: dict[int, tuple[int, int]]  # round -> (bytes, tasks kept)
+    blob_sizes: dict[int, tuple[int, int]]
+    naive_lost: tuple[int, str] | None  # round where the naive host lost the READY task
+
+
+def rework_loop(driver: Driver, naive: Naive, rounds: int) -> Rework:
+    """One dossier sent back ``rounds`` times; each motcua round followed by the naive round."""
+    naive.reset()
     timings = Timings()
     dossier_id = driver.receive(timings, 0)
-    sizes = {}
+    naive.start(-1)
+    states, blobs, lost, naive_rounds = {}, {}, None, 0
     for round_no in range(1, rounds + 1):
         for step in STEPS:
             driver.step(timings, dossier_id, REWORK, step)
         if round_no in (1, rounds):
-            sizes[round_no] = driver.state_bytes(dossier_id)
-    return {
-        "first_step": timings.complete["Task_ThamDinh"],
-        "first_step_cpu": timings.cpu["complete Task_ThamDinh"],
-        "sizes": sizes,
-        "timings": timings,
-    }
+            states[round_no] = driver.state_bytes(dossier_id)
+        if lost is None:
+            try:
+                for step in STEPS:
+                    naive.step(-1, step, REWORK[step])
+                naive_rounds = round_no
+                if round_no == 1:
+                    blobs[1] = _blob_size(naive.blobs[-1])
+            except LookupError as exc:
+                lost = (round_no, str(exc))
+    if naive_rounds > 1:
+        blobs[naive_rounds] = _blob_size(naive.blobs[-1])
+    return Rework(timings, states, blobs, lost)
 
 
 # --------------------------------------------------------------------------- naive SpiffWorkflow
@@ -403,19 +454,25 @@ class Naive:
         self.spec = parser.get_spec(self.process_id)
         self.subprocess_specs = parser.get_subprocess_specs(self.process_id)
         self.serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure())
-        self.blobs: dict[int, str] = {}
-        self.cpu: dict[str, list[float]] = defaultdict(list)
+        self.reset()
 
-    def start(self, key: int) -> float:
+    def reset(self) -> None:
+        self.blobs: dict[int, str] = {}
+        self.times: dict[str, list[float]] = defaultdict(list)  # "start" and per step name
+        self.cpu: dict[str, list[float]] = defaultdict(list)  # "start", "step" and per step name
+
+    def steps(self) -> list[float]:
+        return [t for step in STEPS for t in self.times.get(step, [])]
+
+    def start(self, key: int) -> None:
         cpu_started, started = thread_time(), perf_counter()
         workflow = BpmnWorkflow(self.spec, self.subprocess_specs)  # default script engine
         workflow.do_engine_steps()
         self.blobs[key] = self.serializer.serialize_json(workflow)
-        elapsed = perf_counter() - started
+        self.times["start"].append(perf_counter() - started)
         self.cpu["start"].append(thread_time() - cpu_started)
-        return elapsed
 
-    def step(self, key: int, step: str, data: Mapping[str, Any]) -> float:
+    def step(self, key: int, step: str, data: Mapping[str, Any]) -> None:
         """One round trip; raises LookupError if the step is not READY (lost by the library)."""
         cpu_started, started = thread_time(), perf_counter()
         workflow = self.serializer.deserialize_json(self.blobs[key])
@@ -429,45 +486,10 @@ class Naive:
         task.run()
         workflow.do_engine_steps()
         self.blobs[key] = self.serializer.serialize_json(workflow)
-        elapsed = perf_counter() - started
-        self.cpu["step"].append(thread_time() - cpu_started)
-        return elapsed
-
-
-def naive_happy_path(
-    naive: Naive, count: int
-) -> tuple[list[float], dict[str, list[float]], dict[str, float]]:
-    starts, steps, sizes = [], defaultdict(list), {}
-    for key in range(count):
-        starts.append(naive.start(key))
-    sizes["after receipt"] = statistics.mean(len(naive.blobs[k]) for k in range(count))
-    for step in STEPS:
-        for key in range(count):
-            steps[step].append(naive.step(key, step, HAPPY[step]))
-        sizes[f"after {step}"] = statistics.mean(len(naive.blobs[k]) for k in range(count))
-    return starts, steps, sizes
-
-
-def naive_rework(naive: Naive, rounds: int) -> dict[str, Any]:
-    key = -1
-    naive.start(key)
-    first_step, first_step_cpu, sizes, lost, done = [], [], {}, None, 0
-    for round_no in range(1, rounds + 1):
-        try:
-            for step in STEPS:
-                elapsed = naive.step(key, step, REWORK[step])
-                if step == "Task_ThamDinh":
-                    first_step.append(elapsed)
-                    first_step_cpu.append(naive.cpu["step"][-1])
-        except LookupError as exc:
-            lost = (round_no, str(exc))
-            break
-        done = round_no
-        if round_no == 1:
-            sizes[1] = _blob_size(naive.blobs[key])
-    if done > 1:
-        sizes[done] = _blob_size(naive.blobs[key])
-    return {"first_step": first_step, "first_step_cpu": first_step_cpu, "sizes": sizes, "lost": lost}
+        self.times[step].append(perf_counter() - started)
+        cpu = thread_time() - cpu_started
+        self.cpu["step"].append(cpu)
+        self.cpu[step].append(cpu)
 
 
 def _blob_size(blob: str) -> tuple[int, int]:
@@ -709,12 +731,13 @@ def main(argv: list[str] | None = None) -> None:
         shown = make_url(url).render_as_string(hide_password=True)
         out(f"database: {ctx.db.dialect} {server_version(ctx)} at {shown}")
         driver = Driver(ctx, log)
-        happy_path(driver, WARMUP_DOSSIERS)  # warm caches (spec, calendar, compiled SQL) first
+        naive = Naive(BPMN_FILE)
+        happy_path(driver, WARMUP_DOSSIERS, naive)  # warm caches (spec, calendar, compiled SQL) first
 
-        # 1. motcua happy path
-        timings, wall, ids, state_sizes = happy_path(driver, args.dossiers)
+        # 1. motcua happy path, each action followed by the naive one (2.)
+        happy = happy_path(driver, args.dossiers, naive)
+        timings = happy.timings
         completes = timings.all_completes()
-        statuses = _statuses(ctx, ids)
         out("")
         out(
             f"1. motcua: {args.dossiers} dossiers x {len(STEPS)} steps, one transaction per action, "
@@ -726,51 +749,45 @@ def main(argv: list[str] | None = None) -> None:
         out(row("claim", timings.claim, timings.statements["claim"], timings.cpu["claim"]))
         out(row("complete = step", completes, timings.statements["complete"], timings.cpu["complete"]))
         for step in STEPS:
-            out(row(f"  complete {step}", timings.complete[step]))
+            out(row(f"  complete {step}", timings.complete[step], cpu=timings.cpu[f"complete {step}"]))
         out(
             "  (per s = operations per second of the time spent in them, back to back; cpu ms = this "
             "thread's CPU time; SQL/op = statements sent, BEGIN included on SQLite, COMMIT not)"
         )
-        actions = len(timings.receipt) + len(timings.inbox) + len(timings.claim) + len(completes)
+        spent = sum(timings.receipt) + sum(timings.inbox) + sum(timings.claim) + sum(completes)
         out(
-            f"  wall time {wall:.2f} s for {actions} actions: {len(completes) / wall:.1f} completes/s "
-            f"counting receipts, inbox queries and claims too; dossiers now: {statuses}"
+            f"  all motcua actions took {spent:.2f} s: {len(completes) / spent:.1f} completes/s counting "
+            f"receipts, inbox queries and claims too; dossiers now: {_statuses(ctx, happy.ids)}"
         )
 
         # 2. naive
-        naive = Naive(BPMN_FILE)
-        naive_happy_path(naive, WARMUP_DOSSIERS)
-        naive.blobs.clear()
-        naive.cpu.clear()
-        started = perf_counter()
-        n_starts, n_steps, blob_sizes = naive_happy_path(naive, args.dossiers)
-        naive_wall = perf_counter() - started
-        n_completes = [t for step in STEPS for t in n_steps[step]]
+        n_steps = naive.steps()
         out("")
         out(
             f"2. naive SpiffWorkflow (process '{naive.process_id}'): deserialize_json -> run READY task -> "
-            "do_engine_steps -> serialize_json; blobs in a dict, no database; default script engine"
+            "do_engine_steps -> serialize_json; blobs in a dict, no database; default script engine; "
+            "run right after each motcua action"
         )
         out(HEADER)
-        out(row("start + serialize", n_starts, cpu=naive.cpu["start"]))
-        out(row("step round trip", n_completes, cpu=naive.cpu["step"]))
+        out(row("start + serialize", naive.times["start"], cpu=naive.cpu["start"]))
+        out(row("step round trip", n_steps, cpu=naive.cpu["step"]))
         for step in STEPS:
-            out(row(f"  round trip {step}", n_steps[step]))
-        out(f"  wall time {naive_wall:.2f} s: {len(n_completes) / naive_wall:.1f} steps/s")
+            out(row(f"  round trip {step}", naive.times[step], cpu=naive.cpu[step]))
 
         # 3. ratio and bytes
-        counts, row_bytes = driver.row_footprint(ids[0])
+        counts, row_bytes = driver.row_footprint(happy.ids[0])
         out("")
         out("3. motcua against naive")
         out(
             f"  median step: motcua complete {median_ms(completes):.2f} ms / naive round trip "
-            f"{median_ms(n_completes):.2f} ms = {median_ms(completes) / median_ms(n_completes):.2f}x; "
-            f"p95 {p95_ms(completes) / p95_ms(n_completes):.2f}x; "
-            f"throughput {per_second(completes):.1f} vs {per_second(n_completes):.1f} steps/s"
+            f"{median_ms(n_steps):.2f} ms = {median_ms(completes) / median_ms(n_steps):.2f}x "
+            f"(cpu {median_ms(timings.cpu['complete']) / median_ms(naive.cpu['step']):.2f}x); "
+            f"p95 {p95_ms(completes) / p95_ms(n_steps):.2f}x; "
+            f"throughput {per_second(completes):.1f} vs {per_second(n_steps):.1f} steps/s"
         )
         out(f"  {'stored bytes per dossier (mean)':<36}{'motcua state JSON':>20}{'naive blob':>14}")
-        for label in state_sizes:
-            out(f"  {label:<36}{state_sizes[label]:>20,.0f}{blob_sizes[label]:>14,.0f}")
+        for label, size in happy.state_bytes.items():
+            out(f"  {label:<36}{size:>20,.0f}{happy.blob_bytes[label]:>14,.0f}")
         rows = ", ".join(f"{v} {k}" for k, v in counts.items())
         out(
             f"  motcua rows of a finished dossier: {rows}; ~{row_bytes:,} B as JSON of column values "
@@ -778,8 +795,8 @@ def main(argv: list[str] | None = None) -> None:
         )
 
         # 4. rework
-        rework = rework_loop(driver, args.rework)
-        naive_loop = naive_rework(naive, args.rework)
+        rework = rework_loop(driver, naive, args.rework)
+        rw = rework.timings
         out("")
         out(
             f"4. rework loop: one dossier sent back from Task_PheDuyet to Task_ThamDinh {args.rework} times; "
@@ -788,26 +805,25 @@ def main(argv: list[str] | None = None) -> None:
         _rework_lines(
             out,
             "motcua complete",
-            rework["first_step"],
-            rework["first_step_cpu"],
-            rework["sizes"],
+            rw.complete["Task_ThamDinh"],
+            rw.cpu["complete Task_ThamDinh"],
+            rework.state_sizes,
             "state JSON",
         )
-        if naive_loop["lost"]:
-            round_no, step = naive_loop["lost"]
+        if rework.naive_lost:
+            round_no, step = rework.naive_lost
             out(
                 f"  naive: at round {round_no} SpiffWorkflow no longer listed {step} among READY tasks "
-                "(get_tasks stops at depth 1000); the loop ended there"
+                "(get_tasks stops at depth 1000); the naive loop ended there"
             )
         _rework_lines(
             out,
             "naive round trip",
-            naive_loop["first_step"],
-            naive_loop["first_step_cpu"],
-            naive_loop["sizes"],
+            naive.times["Task_ThamDinh"],
+            naive.cpu["Task_ThamDinh"],
+            rework.blob_sizes,
             "blob",
         )
-        rw = rework["timings"]
         out(HEADER)
         out(
             row(
@@ -817,6 +833,7 @@ def main(argv: list[str] | None = None) -> None:
                 rw.cpu["complete"],
             )
         )
+        out(row("naive round trip, whole loop", naive.steps(), cpu=naive.cpu["step"]))
         out(f"load average at the end: {_load()}")
 
         if args.sql:

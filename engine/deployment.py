@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from engine.context import Context
@@ -77,18 +77,21 @@ def deploy(
     )
     session.add(version)
     session.flush()
-    ctx.specs.put(_cache_key(version), compiled)
+    _prime_after_commit(ctx, session, version.id, compiled)
     return version, True
 
 
-def _cache_key(version: ProcedureVersion) -> tuple[int, str]:
-    """Row id and content hash: the id alone could name another version if this one is rolled back.
+def _prime_after_commit(ctx: Context, session: Session, version_id: int, compiled: CompiledProcedure) -> None:
+    """Cache the compiled spec under its row id once the deployment has committed.
 
-    The cache is primed before the deploying transaction commits; should it roll back, another
-    process may store a different file under the same id (SQLite reuses ids), and an entry keyed
-    by id alone would then serve the wrong procedure here.
+    Priming before commit could leave an entry for an id that a rollback
+    frees and another process reuses (SQLite reuses ids) for another file.
     """
-    return version.id, version.sha256
+
+    def prime(_session: Session) -> None:
+        ctx.specs.put(version_id, compiled)
+
+    event.listen(session, "after_commit", prime, once=True)
 
 
 def _latest(session: Session, procedure: Procedure) -> ProcedureVersion | None:
@@ -128,7 +131,13 @@ def version_in_effect(session: Session, code: str, at: datetime) -> ProcedureVer
 
 def compiled_version(ctx: Context, version: ProcedureVersion) -> CompiledProcedure:
     """The parsed spec of ``version`` from the cache, parsed from its stored source on a miss."""
-    return ctx.specs.get(_cache_key(version), lambda: version.source)
+    return ctx.specs.get(version.id, lambda: version.source)
+
+
+def compiled_by_id(ctx: Context, session: Session, version_id: int) -> CompiledProcedure:
+    """Like ``compiled_version`` but reads the stored source only on a cache miss."""
+    return ctx.specs.get(version_id, lambda: session.scalar(
+        select(ProcedureVersion.source).where(ProcedureVersion.id == version_id)))
 
 
 def list_procedures(session: Session) -> list[Procedure]:

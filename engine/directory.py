@@ -28,6 +28,8 @@ MAX_FILE_BYTES = 2_000_000
 MAX_JURISDICTIONS = 20_000
 MAX_UNITS = 100_000
 MAX_USERS = 100_000
+# Column sizes (engine.models.organisation): SQLite would store longer text, PostgreSQL refuses it.
+LIMITS = {"name": 200, "level": 40, "type": 40, "full_name": 200, "email": 200}
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 # libyaml's safe loader when available: same tag rules as yaml.SafeLoader, ten times faster.
@@ -61,9 +63,13 @@ def read_organisation_file(path: str | Path) -> dict[str, Any]:
         document = yaml.load(raw, Loader=_SAFE_LOADER)  # a safe loader: no Python tags
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        # "problem" says what is wrong ("expected ',' or ']'"); the first line of str(exc) is
+        # often only the context ("while parsing a flow sequence").
+        problem, context = getattr(exc, "problem", None), getattr(exc, "context", None)
+        message = f"{problem} ({context})" if problem and context else problem or str(exc).splitlines()[0]
         raise OrganisationError(
             "Organisation file is not valid YAML",
-            [Problem(str(exc).splitlines()[0], line=line + 1 if line is not None else None)],
+            [Problem(message, line=line + 1 if line is not None else None)],
         ) from exc
     if not isinstance(document, dict):
         raise OrganisationError("Organisation file must be a mapping with 'jurisdictions' and 'users'")
@@ -183,6 +189,8 @@ def _check_jurisdiction(
     for key in ("name", "level"):
         if not isinstance(node.get(key), str) or not node[key].strip():
             problems.append(Problem(f"Jurisdiction {code} has no {key}", element_id=str(code)))
+        elif len(node[key]) > LIMITS[key]:
+            problems.append(_too_long("Jurisdiction", code, key))
     units = node.get("units") or []
     if not isinstance(units, list):
         problems.append(Problem(f"Units of jurisdiction {code} must be a list", element_id=str(code)))
@@ -209,6 +217,12 @@ def _check_unit(unit: Any, jur_code: Any, unit_codes: set[str], problems: list[P
     for key in ("type", "name"):
         if not isinstance(unit.get(key), str) or not unit[key].strip():
             problems.append(Problem(f"Unit {code} has no {key}", element_id=code))
+        elif len(unit[key]) > LIMITS[key]:
+            problems.append(_too_long("Unit", code, key))
+
+
+def _too_long(kind: str, code: Any, key: str) -> Problem:
+    return Problem(f"{kind} {code}: {key} is longer than {LIMITS[key]} characters", element_id=str(code))
 
 
 def _check_user(
@@ -235,6 +249,13 @@ def _check_user(
         )
     if not isinstance(entry.get("full_name"), str) or not entry["full_name"].strip():
         problems.append(Problem(f"User {name} has no full_name", element_id=name))
+    elif len(entry["full_name"]) > LIMITS["full_name"]:
+        problems.append(_too_long("User", name, "full_name"))
+    email = entry.get("email", "")
+    if not isinstance(email, str):
+        problems.append(Problem(f"User {name} has an email that is not text", element_id=name))
+    elif len(email) > LIMITS["email"]:
+        problems.append(_too_long("User", name, "email"))
     password = entry.get("password")
     if password is not None and (not isinstance(password, str) or len(password) < 8):
         problems.append(Problem(f"User {name} needs a password of at least 8 characters", element_id=name))

@@ -45,62 +45,79 @@ def all_stints(session: Session, dossier: Dossier) -> list[Handoff]:
     )
 
 
-def _next_seq(session: Session, dossier: Dossier) -> int:
-    return (session.scalar(select(func.max(Handoff.seq)).where(Handoff.dossier_id == dossier.id)) or 0) + 1
+class Slip:
+    """The open part of one dossier's tracking slip, loaded once per operation.
 
+    Every engine operation that moves a dossier reads the open stints once
+    through this object and changes them in memory; the session writes them
+    back with the rest of the transaction.
+    """
 
-def record_moves(
-    session: Session,
-    dossier: Dossier,
-    opened: Iterable[Task],
-    *,
-    from_unit_id: int | None,
-    actor: User | None,
-    now: datetime,
-) -> list[Handoff]:
-    """Open a stint for each unit that just got a step and did not hold the dossier."""
-    stints = {h.to_unit_id: h for h in open_stints(session, dossier)}
-    created = []
-    seq = None
-    for task in opened:
-        stint = stints.get(task.unit_id)
-        if stint is not None:
-            if stint.due_at is None or task.due_at > stint.due_at:
-                stint.due_at = task.due_at
-            continue
-        seq = _next_seq(session, dossier) if seq is None else seq + 1
+    def __init__(self, session: Session, dossier: Dossier) -> None:
+        self.session = session
+        self.dossier = dossier
+        self.open = open_stints(session, dossier)
+        self._seq: int | None = None
+
+    def _next_seq(self) -> int:
+        if self._seq is None:
+            self._seq = self.session.scalar(
+                select(func.max(Handoff.seq)).where(Handoff.dossier_id == self.dossier.id)) or 0
+        self._seq += 1
+        return self._seq
+
+    def _start(self, to_unit_id: int, *, from_unit_id: int | None, actor: User | None, now: datetime,
+               due_at: datetime | None, note: str = "") -> Handoff:
         stint = Handoff(
-            dossier_id=dossier.id,
-            seq=seq,
-            from_unit_id=from_unit_id,
-            to_unit_id=task.unit_id,
-            handed_at=now,
-            handed_by_id=actor.id if actor else None,
-            due_at=task.due_at,
+            dossier_id=self.dossier.id, seq=self._next_seq(), from_unit_id=from_unit_id, to_unit_id=to_unit_id,
+            handed_at=now, handed_by_id=actor.id if actor else None, due_at=due_at, note=note,
         )
-        session.add(stint)
-        stints[task.unit_id] = stint
-        created.append(stint)
-    return created
+        self.session.add(stint)
+        self.open.append(stint)
+        return stint
+
+    def record_moves(self, opened: Iterable[Task], *, from_unit_id: int | None, actor: User | None,
+                     now: datetime) -> list[Handoff]:
+        """Open a stint for each unit that just got a step and did not hold the dossier."""
+        by_unit = {h.to_unit_id: h for h in self.open if h.note != RESULT_NOTE}
+        created = []
+        for task in opened:
+            stint = by_unit.get(task.unit_id)
+            if stint is None:
+                stint = self._start(task.unit_id, from_unit_id=from_unit_id, actor=actor, now=now,
+                                    due_at=task.due_at)
+                by_unit[task.unit_id] = stint
+                created.append(stint)
+            elif stint.due_at is None or task.due_at > stint.due_at:
+                stint.due_at = task.due_at
+        return created
+
+    def close_idle(self, busy_unit_ids: set[int], *, now: datetime, tz: ZoneInfo) -> list[Handoff]:
+        """Close the stints of units with no open step left; the counter's result stint stays."""
+        closed = [h for h in self.open if h.to_unit_id not in busy_unit_ids and h.note != RESULT_NOTE]
+        for stint in closed:
+            finish(stint, now, tz)
+            self.open.remove(stint)
+        return closed
+
+    def mark_received(self, unit_id: int, user: User, now: datetime) -> None:
+        """The first person of a unit to take up the dossier signs for it."""
+        for stint in self.open:
+            if stint.to_unit_id == unit_id and stint.received_at is None:
+                stint.received_at = now
+                stint.received_by_id = user.id
+
+    def hand_back_to_counter(self, *, from_unit_id: int | None, actor: User | None, now: datetime) -> Handoff:
+        """The result goes back to the receiving counter, which returns it to the citizen."""
+        return self._start(self.dossier.receiving_unit_id, from_unit_id=from_unit_id, actor=actor, now=now,
+                           due_at=self.dossier.due_at, note=RESULT_NOTE)
 
 
 def close_idle_stints(session: Session, dossier: Dossier, *, now: datetime, tz: ZoneInfo) -> list[Handoff]:
-    """Close the stints of units that no longer have an open step of this dossier.
-
-    The counter's result stint stays open until the result is returned.
-    """
-    busy = set(
-        session.scalars(
-            select(Task.unit_id).where(Task.dossier_id == dossier.id, Task.state == TaskState.OPEN)
-        )
-    )
-    closed = []
-    for stint in open_stints(session, dossier):
-        if stint.to_unit_id in busy or stint.note == RESULT_NOTE:
-            continue
-        finish(stint, now, tz)
-        closed.append(stint)
-    return closed
+    """Close the stints of units that no longer have an open step of this dossier."""
+    busy = set(session.scalars(
+        select(Task.unit_id).where(Task.dossier_id == dossier.id, Task.state == TaskState.OPEN)))
+    return Slip(session, dossier).close_idle(busy, now=now, tz=tz)
 
 
 def finish(stint: Handoff, now: datetime, tz: ZoneInfo) -> None:
@@ -110,28 +127,7 @@ def finish(stint: Handoff, now: datetime, tz: ZoneInfo) -> None:
 
 def mark_received(session: Session, dossier: Dossier, unit_id: int, user: User, now: datetime) -> None:
     """The first person of a unit to take up the dossier signs for it."""
-    for stint in open_stints(session, dossier):
-        if stint.to_unit_id == unit_id and stint.received_at is None:
-            stint.received_at = now
-            stint.received_by_id = user.id
-
-
-def hand_back_to_counter(
-    session: Session, dossier: Dossier, *, from_unit_id: int | None, actor: User | None, now: datetime
-) -> Handoff:
-    """The result goes back to the receiving counter, which returns it to the citizen."""
-    stint = Handoff(
-        dossier_id=dossier.id,
-        seq=_next_seq(session, dossier),
-        from_unit_id=from_unit_id,
-        to_unit_id=dossier.receiving_unit_id,
-        handed_at=now,
-        handed_by_id=actor.id if actor else None,
-        due_at=dossier.due_at,
-        note=RESULT_NOTE,
-    )
-    session.add(stint)
-    return stint
+    Slip(session, dossier).mark_received(unit_id, user, now)
 
 
 def shift_due_dates(session: Session, dossier: Dossier, shift) -> None:

@@ -105,7 +105,7 @@ def receive_supplement(
         actor,
         from_status=DossierStatus.AWAITING_SUPPLEMENT,
         paused_minutes=minutes,
-        note=note[:500],
+        note=(note or "").strip()[:500],
     )
     return dossier
 
@@ -173,6 +173,8 @@ def _new_due(calendar, dossier: Dossier, new_due_at: datetime | None, extra_days
                 "Extra days must be between 0 and 60", [Problem("Between 0 and 60", "extra_days")]
             )
         return calendar.add_working_days(dossier.due_at, extra_days)
+    if not isinstance(new_due_at, datetime):
+        raise FormError("The new date is not a date", [Problem("Not a date and time", "new_due_at")])
     if new_due_at.tzinfo is None:
         raise FormError("The new date needs a time zone", [Problem("Time zone missing", "new_due_at")])
     if new_due_at <= dossier.due_at:

@@ -111,35 +111,38 @@ class Mover:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.calendar.settings.timezone)
 
-    def sync(self, workflow: BpmnWorkflow, *, from_unit_id: int | None) -> Step:
-        """Mirror the workflow's human tasks into rows, update handoffs, store state."""
+    def sync(self, workflow: BpmnWorkflow, *, from_unit_id: int | None, slip: handoffs.Slip | None = None) -> Step:
+        """Mirror the workflow's human tasks into rows, update handoffs, store state.
+
+        New task rows are flushed once for their ids; everything else is
+        written with the transaction, so the dossier row is updated once.
+        """
         step = Step()
         open_rows = {t.spiff_id: t for t in self._open_rows()}
+        slip = slip or handoffs.Slip(self.session, self.dossier)
         ready = {str(t.id): t for t in ready_human_tasks(workflow)}
         for spiff_id, row in open_rows.items():
             if spiff_id not in ready:
                 row.state = TaskState.CANCELLED
                 row.completed_at = self.now
                 step.cancelled.append(row)
-        for spiff_id, task in ready.items():
-            if spiff_id not in open_rows:
-                step.opened.append(self._open_row(task))
-        self.session.flush()
-        handoffs.record_moves(
-            self.session, self.dossier, step.opened, from_unit_id=from_unit_id, actor=self.actor, now=self.now
-        )
-        self._pause_for_paused_steps(step.opened)
-        step.finished = is_finished(workflow)
-        if not ready and not step.finished and not is_waiting(workflow):
-            raise RuleViolation(
-                f"The procedure of dossier {self.dossier.code} stopped with no step to do; "
-                "check its diagram for a dead end"
-            )
-        if step.finished:
-            self._finish(from_unit_id)
-        self.session.flush()
-        handoffs.close_idle_stints(self.session, self.dossier, now=self.now, tz=self.tz)
-        self.dossier.state = dump_state(workflow)
+        step.opened = [self._open_row(task) for spiff_id, task in ready.items() if spiff_id not in open_rows]
+        if step.opened:
+            self.session.flush()
+        with self.session.no_autoflush:
+            slip.record_moves(step.opened, from_unit_id=from_unit_id, actor=self.actor, now=self.now)
+            self._pause_for_paused_steps(step.opened)
+            step.finished = is_finished(workflow)
+            if not ready and not step.finished and not is_waiting(workflow):
+                raise RuleViolation(
+                    f"The procedure of dossier {self.dossier.code} stopped with no step to do; "
+                    "check its diagram for a dead end")
+            if step.finished:
+                self._finish(from_unit_id, slip)
+            busy = {row.unit_id for row in open_rows.values() if row.state == TaskState.OPEN}
+            busy.update(row.unit_id for row in step.opened)
+            slip.close_idle(busy, now=self.now, tz=self.tz)
+            self.dossier.state = dump_state(workflow)
         return step
 
     def _open_rows(self) -> list[Task]:
@@ -190,10 +193,8 @@ class Mover:
                     task=row,
                 )
 
-    def _finish(self, from_unit_id: int | None) -> None:
+    def _finish(self, from_unit_id: int | None, slip: handoffs.Slip) -> None:
         self.dossier.status = DossierStatus.AWAITING_RETURN
         self.dossier.finished_at = self.now
         self.dossier.result_timing = handoffs.judge(self.now, self.dossier.due_at, self.tz)
-        handoffs.hand_back_to_counter(
-            self.session, self.dossier, from_unit_id=from_unit_id, actor=self.actor, now=self.now
-        )
+        slip.hand_back_to_counter(from_unit_id=from_unit_id, actor=self.actor, now=self.now)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, joinedload, undefer
 
 from engine import access, events, handoffs, pauses
 from engine.context import Context
-from engine.deployment import compiled_version
+from engine.deployment import compiled_by_id
 from engine.errors import Conflict, NotFound, RuleViolation
 from engine.forms import validate_submission
 from engine.models import Dossier, DossierStatus, Procedure, ProcedureVersion, Task, TaskState, User
@@ -146,7 +146,7 @@ def complete(
         raise Conflict(f"Dossier {dossier.code} has changed since you opened it; reload and try again")
     if dossier.status != DossierStatus.PROCESSING:
         raise RuleViolation(f"Dossier {dossier.code} is not being processed (status: {dossier.status})")
-    compiled = compiled_version(ctx, dossier.procedure_version)
+    compiled = compiled_by_id(ctx, session, dossier.procedure_version_id)
     step = compiled.steps.get(task.step)
     cleaned = validate_submission(step.fields if step else (), data, from_form=from_form)
     now = ctx.clock.now()
@@ -157,11 +157,12 @@ def complete(
     target.run()
     run_engine(workflow)
     _close(task, actor, now, calendar)
-    handoffs.mark_received(session, dossier, task.unit_id, actor, now)
+    slip = handoffs.Slip(session, dossier)
+    slip.mark_received(task.unit_id, actor, now)
     if task.clock_paused and dossier.paused_since is not None:
         pauses.end(session, dossier, now, calendar)
+    Mover(session, dossier, compiled, calendar, now, actor).sync(workflow, from_unit_id=task.unit_id, slip=slip)
     dossier.data = {**(dossier.data or {}), **cleaned}
-    Mover(session, dossier, compiled, calendar, now, actor).sync(workflow, from_unit_id=task.unit_id)
     events.record(
         session,
         dossier,

@@ -21,7 +21,7 @@ from engine import schema
 from engine.clock import FixedClock
 from engine.context import Context
 from engine.database import Database
-from engine.deployment import deploy_files
+from engine.deployment import compiled_version, deploy_files
 from engine.directory import get_user, load_organisation, read_organisation_file
 from engine.models import (
     Dossier,
@@ -79,7 +79,9 @@ def snapshot(ctx: Context, code: str) -> dict[str, Any]:
     with ctx.db.reading() as session:
         d = session.scalar(select(Dossier).where(Dossier.code == code))
         tasks = session.scalars(select(Task).where(Task.dossier_id == d.id).order_by(Task.id)).all()
-        stints = session.scalars(select(Handoff).where(Handoff.dossier_id == d.id).order_by(Handoff.seq)).all()
+        stints = session.scalars(
+            select(Handoff).where(Handoff.dossier_id == d.id).order_by(Handoff.seq)
+        ).all()
         return {
             "version": d.version,
             "status": d.status,
@@ -121,7 +123,7 @@ _template_lock = threading.Lock()
 _template: dict[str, Any] = {}
 
 
-def _deployed_template() -> tuple[Path, SpecCache]:
+def _deployed_template() -> tuple[Path, list[tuple[Any, Any]]]:
     """A SQLite file with the demo loaded, built once per process, and its compiled specs."""
     with _template_lock:
         if not _template:
@@ -136,8 +138,12 @@ def _deployed_template() -> tuple[Path, SpecCache]:
             )
             schema.upgrade(ctx.db)
             load_demo(ctx)
+            with ctx.db.reading() as session:
+                for version in session.scalars(select(ProcedureVersion)):
+                    compiled_version(ctx, version)
             ctx.db.dispose()
-            _template["path"], _template["specs"] = path, ctx.specs
+            # The cache's own keys, whatever engine.deployment keys it by (SpecCache has no iterator).
+            _template["path"], _template["specs"] = path, list(ctx.specs._entries.items())
         return _template["path"], _template["specs"]
 
 
@@ -145,8 +151,8 @@ def fast_deployed(ctx: Context) -> Context:
     """Same state as the conftest ``deployed`` fixture, for a fraction of the time on SQLite.
 
     The demo is loaded once into a template file that each test copies before its
-    first connection, and the template's spec cache is shared: it is keyed by version
-    id and content hash, so an entry can only ever serve the very file it was built from.
+    first connection; the compiled specs of the template's versions are copied into the
+    test's own cache, as those versions have the same ids and sources in every copy.
     PostgreSQL loads the demo for real.
     """
     if PG_URL or not ctx.db.url.startswith("sqlite:///") or ctx.clock.now() != TEMPLATE_TIME:
@@ -154,7 +160,9 @@ def fast_deployed(ctx: Context) -> Context:
     path, specs = _deployed_template()
     ctx.db.dispose()
     shutil.copy(path, ctx.db.url.split("///", 1)[1])
-    ctx.specs = specs
+    ctx.specs = SpecCache()
+    for key, compiled in specs:
+        ctx.specs.put(key, compiled)
     return ctx
 
 

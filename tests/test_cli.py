@@ -104,7 +104,10 @@ def test_load_org_reports_what_it_created_then_nothing(cli):
 
 def test_load_org_with_an_unknown_unit_fails_with_the_problem(cli, tmp_path):
     bad = tmp_path / "org.yaml"
-    bad.write_text(ORG_FILE.read_text(encoding="utf-8").replace('unit: "H26.38.03"', 'unit: "H26.38.99"'), encoding="utf-8")
+    bad.write_text(
+        ORG_FILE.read_text(encoding="utf-8").replace('unit: "H26.38.03"', 'unit: "H26.38.99"'),
+        encoding="utf-8",
+    )
     result = cli("load-org", bad)
     assert result.exit_code == 1
     assert "H26.38.99" in result.stderr and "nothing was changed" in result.stderr
@@ -126,7 +129,9 @@ def test_deploy_of_a_broken_file_deploys_nothing_of_the_batch(cli, tmp_path):
     assert cli("load-org", ORG_FILE).exit_code == 0
     broken = tmp_path / "hong.bpmn"
     broken.write_text(
-        PERMIT_FILE.read_text(encoding="utf-8").replace('targetRef="Task_KiemTraThucDia"', 'targetRef="Task_KhongCo"', 1),
+        PERMIT_FILE.read_text(encoding="utf-8").replace(
+            'targetRef="Task_KiemTraThucDia"', 'targetRef="Task_KhongCo"', 1
+        ),
         encoding="utf-8",
     )
     result = cli("deploy", LAND_FILE, broken)
@@ -141,7 +146,9 @@ def test_validate_passes_good_files_and_fails_a_broken_one(cli, tmp_path):
     assert good.stdout.count(": executable (") == len(PROCEDURE_FILES)
     broken = tmp_path / "hong.bpmn"
     broken.write_text(
-        PERMIT_FILE.read_text(encoding="utf-8").replace('targetRef="Task_KiemTraThucDia"', 'targetRef="Task_KhongCo"', 1),
+        PERMIT_FILE.read_text(encoding="utf-8").replace(
+            'targetRef="Task_KiemTraThucDia"', 'targetRef="Task_KhongCo"', 1
+        ),
         encoding="utf-8",
     )
     result = cli("validate", PERMIT_FILE, broken)
@@ -228,7 +235,9 @@ def test_other_errors_exit_1(ready):
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
     no_task = ready("claim", 999999, "--as", "hk.qldt.cv")
     assert no_task.exit_code == 1 and "999999" in no_task.stderr
-    outside = ready("receive", "--as", "hk.motcua", "--procedure", "XD-GPXD-01", "--name", "A", "--jurisdiction", "KIMMA")
+    outside = ready(
+        "receive", "--as", "hk.motcua", "--procedure", "XD-GPXD-01", "--name", "A", "--jurisdiction", "KIMMA"
+    )
     assert outside.exit_code == 1 and "outside" in outside.stderr
 
 
@@ -242,7 +251,9 @@ def test_demo_builds_a_working_database(cli):
 def test_deploy_with_an_effective_date(cli):
     assert cli("load-org", ORG_FILE).exit_code == 0
     assert cli("deploy", PERMIT_FILE).exit_code == 0
-    changed = PERMIT_FILE.read_text(encoding="utf-8").replace('<motcua:step days="8" />', '<motcua:step days="6" />')
+    changed = PERMIT_FILE.read_text(encoding="utf-8").replace(
+        '<motcua:step days="8" />', '<motcua:step days="6" />'
+    )
     path = cli.tmp_path / "giay-phep-xay-dung.bpmn"
     path.write_text(changed, encoding="utf-8")
     result = cli("deploy", "--effective-from", "01/07/2030", path)

@@ -40,7 +40,9 @@ def permit_v2(source: str = PERMIT_SOURCE) -> str:
 
 def deploy_text(ctx, text: str, **kwargs):
     with ctx.db.transaction() as session:
-        version, new = deploy(ctx, session, text.encode("utf-8"), file_name="giay-phep-xay-dung.bpmn", **kwargs)
+        version, new = deploy(
+            ctx, session, text.encode("utf-8"), file_name="giay-phep-xay-dung.bpmn", **kwargs
+        )
         return version.id, version.version, new
 
 
@@ -161,7 +163,9 @@ def test_an_invalid_new_version_writes_nothing(deployed):
 
 
 def test_a_lane_naming_an_unknown_unit_type_is_refused(org):
-    text = PERMIT_SOURCE.replace('<motcua:unit type="qldt" level="district" />', '<motcua:unit type="so_xay_dung" level="district" />')
+    text = PERMIT_SOURCE.replace(
+        '<motcua:unit type="qldt" level="district" />', '<motcua:unit type="so_xay_dung" level="district" />'
+    )
     assert text != PERMIT_SOURCE
     with org.db.transaction() as session, pytest.raises(InvalidProcedure) as err:
         deploy(org, session, text.encode())
@@ -172,7 +176,9 @@ def test_a_lane_naming_an_unknown_unit_type_is_refused(org):
 
 
 def test_a_lane_naming_an_unknown_level_is_refused(org):
-    text = PERMIT_SOURCE.replace('<motcua:unit type="qldt" level="district" />', '<motcua:unit type="qldt" level="huyen" />')
+    text = PERMIT_SOURCE.replace(
+        '<motcua:unit type="qldt" level="district" />', '<motcua:unit type="qldt" level="huyen" />'
+    )
     with org.db.transaction() as session, pytest.raises(InvalidProcedure) as err:
         deploy(org, session, text.encode())
     assert [p.element_id for p in err.value.problems] == ["Lane_QLDT"]

@@ -3,7 +3,7 @@ withdrawal, return, and the paused-clock step of the land procedure."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -111,11 +111,26 @@ def test_supplement_received_shifts_every_open_due_date_by_the_paused_working_ti
     assert event.action == "supplement_received" and event.detail["paused_minutes"] == paused
 
 
+def test_paused_time_skips_public_holidays(deployed, clock):
+    clock.set(vn(2026, 4, 28, 9, 0))  # Tuesday before 30/4 and 1/5
+    code = receive_permit(deployed)
+    due = dossier(deployed, code).due_at
+    clock.set(vn(2026, 4, 29, 10, 0))
+    ask_supplement(deployed, code)
+    clock.set(vn(2026, 5, 4, 10, 0))  # Monday: only Wed 10:00-17:00 and Mon 08:00-10:00 were working time
+    act(deployed, code, "hk.motcua", lifecycle.receive_supplement)
+    d = dossier(deployed, code)
+    assert d.paused_minutes == 480
+    with deployed.db.reading() as session:
+        assert d.due_at == deployed.calendar(session).add_working_minutes(due, 480)
+    assert d.due_at == due + timedelta(days=1)  # one working day later, same time (no holiday at the end)
+
+
 def test_a_second_supplement_request_is_counted(deployed, clock):
     code = receive_permit(deployed)
     ask_supplement(deployed, code)
     clock.advance(days=1)
-    act(deployed, code, "hk.motcua", lifecycle.receive_supplement)
+    act(deployed, code, "hk.motcua", lifecycle.receive_supplement, note=None)
     clock.advance(hours=3)
     ask_supplement(deployed, code, missing=["Bản cam kết an toàn công trình liền kề"])
     d = dossier(deployed, code)
@@ -217,7 +232,9 @@ def test_bad_supplement_request_is_refused_and_changes_nothing(deployed, kwargs)
 def test_extension_by_extra_days_keeps_the_original_date(deployed, clock):
     code = receive_permit(deployed)
     clock.set(vn(2026, 3, 16, 9, 0))
-    ext = act(deployed, code, "hk.qldt.cv", lifecycle.extend, reason="Cần lấy ý kiến Sở Xây dựng", extra_days=5)
+    ext = act(
+        deployed, code, "hk.qldt.cv", lifecycle.extend, reason="Cần lấy ý kiến Sở Xây dựng", extra_days=5
+    )
     d = dossier(deployed, code)
     assert d.original_due_at == DUE
     assert d.due_at == vn(2026, 3, 30, 9, 0)
@@ -251,6 +268,7 @@ def test_the_return_date_can_be_reset_only_once(deployed):
         {"new_due_at": vn(2026, 3, 20, 17, 0)},  # earlier than the current due date
         {"new_due_at": DUE},  # not later
         {"new_due_at": datetime(2026, 4, 3, 17, 0)},  # no time zone
+        {"new_due_at": "2026-04-03T17:00:00+07:00"},  # text, not a datetime
         {},  # neither a date nor days
         {"new_due_at": vn(2026, 4, 3, 17, 0), "extra_days": 2},  # both
         {"extra_days": 0},
@@ -421,7 +439,12 @@ def test_only_the_receiving_counter_returns_the_result(deployed, username):
 
 def _supplement_then_receive(ctx, code):
     ask_supplement(ctx, code)
-    return "hk.motcua", lifecycle.receive_supplement, {}, ("supplement_received", "awaiting_supplement", "processing")
+    return (
+        "hk.motcua",
+        lifecycle.receive_supplement,
+        {},
+        ("supplement_received", "awaiting_supplement", "processing"),
+    )
 
 
 def _drive_then_return(ctx, code):

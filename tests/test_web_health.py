@@ -21,7 +21,9 @@ def client_for(ctx: Context):
 @pytest.fixture
 def empty_ctx(clock, tmp_path):
     with empty_database() as url:
-        context = Context(db=Database(url), settings=Settings(database_url=url, instance_dir=tmp_path), clock=clock)
+        context = Context(
+            db=Database(url), settings=Settings(database_url=url, instance_dir=tmp_path), clock=clock
+        )
         yield context
         context.db.dispose()
 
