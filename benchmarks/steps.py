@@ -596,8 +596,7 @@ def profile(url: str, tmp: Path, clock: FixedClock, specs, count: int) -> list[s
         (engine.runtime, "dump_state", "spiff: serialize state (dump_state)"),
         (engine.workflow_state, "prune", "prune serialized tree"),
         (engine.tasks, "validate_submission", "form validation"),
-        (Session, "execute", "ORM queries: build, load rows (excl. SQL)"),
-        (Session, "get", "ORM queries: build, load rows (excl. SQL)"),
+        (Session, "_execute_internal", "ORM statements: compile, run (excl. SQL)"),
         (Session, "flush", "ORM flush (excl. SQL, JSON)"),
         (SessionTransaction, "commit", "commit (excl. flush)"),
     )

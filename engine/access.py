@@ -2,8 +2,8 @@
 
 Scope follows the one-stop-shop model: a unit sees the dossiers it holds or
 held; the receiving counter follows its dossiers to the end (one focal
-point); a leader sees every dossier of their jurisdiction and below; an
-administrator sees everything.
+point); a leader of the People's Committee sees every dossier of their
+jurisdiction and below; an administrator sees everything.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from engine.errors import Forbidden
 from engine.models import Dossier, Task, User
 
 PROCESSING_ROLES = frozenset({"specialist", "leader", "clerk"})
+LEADERSHIP_UNIT_TYPE = "lanh_dao"
 
 
 def is_admin(user: User) -> bool:
@@ -36,9 +37,18 @@ def unit_touched(session: Session, unit_id: int, dossier: Dossier) -> bool:
 def can_view(session: Session, user: User, dossier: Dossier) -> bool:
     if is_admin(user) or dossier.receiving_unit_id == user.unit_id:
         return True
-    if user.has_role("leader") and in_jurisdiction_of(user, dossier):
+    if is_jurisdiction_leader(user) and in_jurisdiction_of(user, dossier):
         return True
     return unit_touched(session, user.unit_id, dossier)
+
+
+def is_jurisdiction_leader(user: User) -> bool:
+    """Leaders of a People's Committee (a ``lanh_dao`` unit) oversee their whole area.
+
+    The head of an office or a branch (tax, land registration) leads that unit
+    only, and sees the dossiers that unit holds or held.
+    """
+    return user.has_role("leader") and user.unit.type == LEADERSHIP_UNIT_TYPE
 
 
 def require_view(session: Session, user: User, dossier: Dossier) -> None:

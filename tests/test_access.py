@@ -136,3 +136,9 @@ def test_commune_dossier_is_visible_to_district_and_city_leaders_but_not_other_c
     assert can_view(deployed, code, "hangtrong.lanhdao") is False
     assert can_view(deployed, code, "bd.lanhdao") is False
     assert can_view(deployed, code, "hk.motcua") is False
+
+
+def test_head_of_an_office_does_not_see_other_units_dossiers_of_the_area(deployed, permit):
+    """The district tax branch's leader leads that branch, not the district."""
+    assert can_view(deployed, permit, "hk.thue.ld") is False
+    assert can_view(deployed, permit, "hk.lanhdao") is True
