@@ -70,8 +70,8 @@ def test_readyz_reports_an_unreachable_database(clock, tmp_path):
     assert "nobody" not in response.get_data(as_text=True)  # no connection details leak
 
 
-def test_front_page_is_in_vietnamese(ctx):
-    response = client_for(ctx).get("/")
+def test_status_page_is_in_vietnamese(ctx):
+    response = client_for(ctx).get("/status")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
@@ -80,8 +80,13 @@ def test_front_page_is_in_vietnamese(ctx):
     assert '<html lang="vi">' in page
 
 
-def test_front_page_says_when_the_system_is_not_ready(empty_ctx):
-    response = client_for(empty_ctx).get("/")
+def test_status_page_says_when_the_system_is_not_ready(empty_ctx):
+    response = client_for(empty_ctx).get("/status")
     assert response.status_code == 503
     page = response.get_data(as_text=True)
     assert "Hệ thống một cửa điện tử" in page and "chưa sẵn sàng" in page
+
+
+def test_front_page_sends_visitors_to_sign_in(ctx):
+    response = client_for(ctx).get("/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")

@@ -9,18 +9,51 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask
+from flask_babel import get_locale
+from flask_wtf.csrf import CSRFProtect
 
 from engine.context import Context, make_context
 
+csrf = CSRFProtect()
 
-def create_app(ctx: Context | None = None) -> Flask:
+
+def create_app(ctx: Context | None = None, *, testing: bool = False) -> Flask:
     ctx = ctx or make_context()
     app = Flask(__name__)
-    app.config["SECRET_KEY"] = ctx.settings.secret_key or secrets.token_hex(32)
-    app.config["MAX_CONTENT_LENGTH"] = ctx.settings.upload_limit_bytes
+    app.config.update(
+        SECRET_KEY=ctx.settings.secret_key or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=ctx.settings.upload_limit_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        TESTING=testing,
+    )
     app.extensions["motcua"] = ctx
+    _init_extensions(app)
+    _register_blueprints(app)
+    return app
 
+
+def _init_extensions(app: Flask) -> None:
+    from web import auth, errors, i18n
+
+    csrf.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+
+    @app.context_processor
+    def globals_for_templates():
+        from web.home import nav_items
+
+        return {"nav_items": nav_items, "current_locale": lambda: str(get_locale() or "vi"),
+                "site_name": app.extensions["motcua"].settings.site_name}
+
+
+def _register_blueprints(app: Flask) -> None:
     from web.health import bp as health_bp
+    from web.home import bp as home_bp
 
     app.register_blueprint(health_bp)
-    return app
+    app.register_blueprint(home_bp)
+    app.config["BLUEPRINTS"] = set(app.blueprints)

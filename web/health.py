@@ -35,7 +35,8 @@ def readyz():
     return jsonify(status), 200 if status["ok"] else 503
 
 
-@bp.get("/")
+@bp.get("/status")
 def index():
+    """The status page an operator opens in a browser."""
     status = _status()
     return render_template("health.html", status=status), 200 if status["ok"] else 503

@@ -54,7 +54,7 @@ def switch(code: str):
         session["lang"] = code
     target = request.args.get("next", "")
     if not target.startswith("/") or target.startswith("//"):
-        target = url_for("health.index")
+        target = url_for("home.index")
     return redirect(target)
 
 

@@ -3,6 +3,8 @@
 Import models from here; each submodule holds one area of the domain.
 """
 
+from engine.models.accounts import ApiToken, RateBucket
+from engine.models.attachments import Attachment
 from engine.models.base import Base
 from engine.models.calendar import CalendarDay
 from engine.models.dossiers import (
@@ -23,6 +25,8 @@ from engine.models.procedures import Procedure, ProcedureVersion
 
 __all__ = [
     "ROLES",
+    "ApiToken",
+    "Attachment",
     "Base",
     "CalendarDay",
     "CodeSequence",
@@ -36,6 +40,7 @@ __all__ = [
     "Pause",
     "Procedure",
     "ProcedureVersion",
+    "RateBucket",
     "Task",
     "TaskState",
     "Timing",

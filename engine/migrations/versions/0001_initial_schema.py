@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 16:50:43.386124
+Create Date: 2026-11-27 17:30:24.634918
 """
 
 from alembic import op
@@ -46,6 +46,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_procedure')),
     sa.UniqueConstraint('code', name=op.f('uq_procedure_code'))
     )
+    op.create_table('rate_bucket',
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('window_start', engine.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('hits', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_rate_bucket'))
+    )
     op.create_table('unit',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=40), nullable=False),
@@ -82,6 +88,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_account_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('api_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_api_token_user_id_user_account'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_token_token_hash'))
+    )
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_token_user_id'), ['user_id'], unique=False)
 
     op.create_table('procedure_version',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -155,6 +175,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_dossier_procedure_version_id'), ['procedure_version_id'], unique=False)
         batch_op.create_index('ix_dossier_receiving_unit_received', ['receiving_unit_id', 'received_at'], unique=False)
         batch_op.create_index('ix_dossier_status_due', ['status', 'due_at'], unique=False)
+
+    op.create_table('attachment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dossier_id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('file_name', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('component', sa.String(length=300), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('uploaded_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['dossier_id'], ['dossier.id'], name=op.f('fk_attachment_dossier_id_dossier'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['user_account.id'], name=op.f('fk_attachment_uploaded_by_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attachment'))
+    )
+    with op.batch_alter_table('attachment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_attachment_dossier_id'), ['dossier_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_attachment_sha256'), ['sha256'], unique=False)
 
     op.create_table('dossier_component',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -306,6 +345,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_dossier_component_dossier_id'))
 
     op.drop_table('dossier_component')
+    with op.batch_alter_table('attachment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attachment_sha256'))
+        batch_op.drop_index(batch_op.f('ix_attachment_dossier_id'))
+
+    op.drop_table('attachment')
     with op.batch_alter_table('dossier', schema=None) as batch_op:
         batch_op.drop_index('ix_dossier_status_due')
         batch_op.drop_index('ix_dossier_receiving_unit_received')
@@ -318,6 +362,10 @@ def downgrade() -> None:
 
     op.drop_table('user_role')
     op.drop_table('procedure_version')
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
+
+    op.drop_table('api_token')
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_account_unit_id'))
 
@@ -327,6 +375,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_unit_jurisdiction_type')
 
     op.drop_table('unit')
+    op.drop_table('rate_bucket')
     op.drop_table('procedure')
     with op.batch_alter_table('jurisdiction', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_jurisdiction_parent_id'))
