@@ -35,10 +35,10 @@ test: install lint test-sqlite
 	fi
 
 test-sqlite: install
-	env -u MOTCUA_TEST_DATABASE_URL $(VENV)/bin/pytest
+	env -u MOTCUA_TEST_DATABASE_URL $(VENV)/bin/pytest -n 2
 
 test-postgres: install
-	MOTCUA_TEST_DATABASE_URL=$${MOTCUA_TEST_DATABASE_URL:-$(PG_TEST_URL)} $(VENV)/bin/pytest
+	MOTCUA_TEST_DATABASE_URL=$${MOTCUA_TEST_DATABASE_URL:-$(PG_TEST_URL)} $(VENV)/bin/pytest -n 2
 
 bench: install
 	$(PY) -m benchmarks.steps

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("MOTCUA_PASSWORD_HASH_COST", "low")
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from engine import schema
 from engine.clock import FixedClock
@@ -31,17 +31,36 @@ def vn(*args: int) -> datetime:
     return datetime(*args, tzinfo=VN)
 
 
+def _worker_database(url: str, worker: str) -> str:
+    """A database of its own for each xdist worker, created on first use."""
+    if worker == "master":
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = Database(url, isolation_level="AUTOCOMMIT")
+    with admin.engine.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def _template(tmp_path_factory) -> str:
+def pg_url(worker_id) -> str | None:
+    return _worker_database(PG_URL, worker_id) if PG_URL else None
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory, pg_url) -> str:
     """A migrated empty database built once per run."""
-    if PG_URL:
-        db = Database(PG_URL)
+    if pg_url:
+        db = Database(pg_url)
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         schema.upgrade(db)
         db.dispose()
-        return PG_URL
+        return pg_url
     path = tmp_path_factory.mktemp("template") / "template.db"
     db = Database(f"sqlite:///{path}")
     schema.upgrade(db)
@@ -50,14 +69,14 @@ def _template(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def db_url(_template, tmp_path) -> str:
-    if PG_URL:
-        db = Database(PG_URL)
+def db_url(_template, tmp_path, pg_url) -> str:
+    if pg_url:
+        db = Database(pg_url)
         names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         db.dispose()
-        return PG_URL
+        return pg_url
     path = tmp_path / "motcua.db"
     shutil.copy(_template, path)
     return f"sqlite:///{path}"

@@ -8,7 +8,6 @@ from pathlib import Path
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.util.task import TaskState
 
 from engine.runtime import is_finished, ready_human_tasks
 from engine.scripting import SCRIPT_ENGINE
@@ -78,22 +77,3 @@ def test_history_is_pruned_so_size_stays_flat_and_data_is_kept():
     assert sizes[-1] <= sizes[1] * 1.1, (sizes[1], sizes[-1])
     [ready] = ready_human_tasks(workflow)
     assert (ready.data["k0"], ready.data["k1"], ready.data["k2"]) == (399, 397, 398)
-
-
-def test_without_pruning_spiffworkflow_breaks_deep_in_a_loop():
-    """Why pruning exists: 400 bare rounds either hide the ready task or exhaust the stack."""
-    spec, subs = _spec()
-    workflow = BpmnWorkflow(spec, subs, script_engine=SCRIPT_ENGINE)
-    workflow.do_engine_steps()
-    try:
-        for _ in range(400):
-            for name in ("A", "B", "C"):
-                [task] = [t for t in workflow.tasks.values()
-                          if t.state == TaskState.READY and t.task_spec.name == name]
-                task.data["approved"] = False
-                task.run()
-                workflow.do_engine_steps()
-        broken = workflow.get_tasks(state=TaskState.READY, manual=True) == [] or workflow.is_completed()
-    except RecursionError:
-        broken = True
-    assert broken
