@@ -5,9 +5,25 @@ PYTHON ?= python3
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 DB_FILE := instance/motcua.db
 
-.PHONY: install run demo-db test test-sqlite test-postgres lint bench clean
+.PHONY: install assets translations browser run demo-db test test-sqlite test-postgres lint bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed assets translations
+
+# Front-end libraries come from npm (committed package-lock.json) and are served by us: no CDN.
+assets: web/static/vendor/.built
+
+web/static/vendor/.built: package.json package-lock.json scripts/build-assets.mjs
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent build
+	touch $@
+
+# Message catalogs are compiled at install time.
+translations: $(VENV)/.installed
+	@if [ -d web/translations ]; then $(VENV)/bin/pybabel compile -q -d web/translations -D messages; fi
+
+# Browser tests drive Debian's chromium; never a downloaded browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +43,7 @@ run: install demo-db
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install lint test-sqlite
+test: install browser lint test-sqlite
 	@if [ -n "$$MOTCUA_TEST_DATABASE_URL" ] || $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
 	else \

@@ -56,4 +56,6 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health_bp)
     app.register_blueprint(home_bp)
-    app.config["BLUEPRINTS"] = set(app.blueprints)
+    from web.lookup import bp as lookup_bp
+
+    app.register_blueprint(lookup_bp)

@@ -1,0 +1,78 @@
+"""What a citizen may see of a dossier: its progress, never anyone's personal data.
+
+The pair (dossier code, last four digits of the applicant's phone) is the
+key. A wrong pair and an unknown code give the same answer, so the lookup
+cannot be used to test which codes exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Dossier, Pause, Task, TaskState, Unit
+
+STATUS_TEXT = {
+    "processing": "Đang giải quyết",
+    "awaiting_supplement": "Đang chờ công dân bổ sung hồ sơ",
+    "awaiting_return": "Đã có kết quả, mời công dân đến nhận",
+    "returned": "Đã trả kết quả",
+    "refused": "Hồ sơ bị từ chối giải quyết",
+    "withdrawn": "Công dân đã rút hồ sơ",
+}
+
+
+@dataclass(frozen=True)
+class PublicView:
+    code: str
+    procedure: str
+    status: str
+    status_text: str
+    received_at: datetime
+    due_at: datetime
+    current_steps: tuple[tuple[str, str], ...]  # (step name, unit name)
+    missing: tuple[str, ...]
+    supplement_reason: str
+    returned_at: datetime | None
+    receiving_unit: str
+
+
+def _phone_tail(phone: str) -> str:
+    digits = "".join(c for c in phone if c.isdigit())
+    return digits[-4:]
+
+
+def find(session: Session, code: str, phone4: str) -> PublicView | None:
+    """The public view of ``code`` if ``phone4`` matches the applicant's phone, else None."""
+    code = (code or "").strip()[:64]
+    phone4 = (phone4 or "").strip()
+    if len(phone4) != 4 or not phone4.isdigit() or not code:
+        return None
+    dossier = session.scalar(select(Dossier).where(Dossier.code == code))
+    tail = _phone_tail(dossier.applicant_phone) if dossier else "----"
+    if dossier is None or len(tail) != 4 or not hmac.compare_digest(tail, phone4):
+        return None
+    return _view(session, dossier)
+
+
+def _view(session: Session, dossier: Dossier) -> PublicView:
+    steps = session.execute(
+        select(Task.step_name, Unit.name).join(Unit, Task.unit_id == Unit.id)
+        .where(Task.dossier_id == dossier.id, Task.state == TaskState.OPEN).order_by(Task.id)
+    ).all()
+    pause = None
+    if dossier.status == "awaiting_supplement":
+        pause = session.scalar(select(Pause).where(Pause.dossier_id == dossier.id, Pause.kind == "supplement")
+                               .order_by(Pause.id.desc()))
+    return PublicView(
+        code=dossier.code, procedure=dossier.procedure_version.name, status=dossier.status,
+        status_text=STATUS_TEXT.get(dossier.status, dossier.status), received_at=dossier.received_at,
+        due_at=dossier.due_at, current_steps=tuple((s, u) for s, u in steps),
+        missing=tuple(pause.missing) if pause else (), supplement_reason=pause.reason if pause else "",
+        returned_at=dossier.closed_at if dossier.status == "returned" else None,
+        receiving_unit=dossier.receiving_unit.name,
+    )
