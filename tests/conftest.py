@@ -46,8 +46,8 @@ def _worker_database(url: str, worker: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_url(worker_id) -> str | None:
-    return _worker_database(PG_URL, worker_id) if PG_URL else None
+def pg_url() -> str | None:
+    return _worker_database(PG_URL, os.environ.get("PYTEST_XDIST_WORKER", "master")) if PG_URL else None
 
 
 @pytest.fixture(scope="session")
