@@ -9,7 +9,7 @@ event.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from engine import access, events, handoffs, pauses
 from engine.context import Context
 from engine.errors import FormError, NotFound, Problem, RuleViolation
 from engine.models import Dossier, DossierStatus, Extension, Task, TaskState, User
+from engine.text import clean_text
 
 MAX_REASON = 2_000
 RATINGS = (1, 2, 3, 4, 5)
@@ -31,13 +32,8 @@ def get_dossier(session: Session, code: str) -> Dossier:
     return dossier
 
 
-def _reason(reason: str | None, field: str = "reason") -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise FormError("A reason is required", [Problem("A reason is required", field)])
-    if len(text) > MAX_REASON:
-        raise FormError("The reason is too long", [Problem(f"At most {MAX_REASON} characters", field)])
-    return text
+def _reason(reason: object, field: str = "reason") -> str:
+    return clean_text(reason, field, "The reason", MAX_REASON, required=True)
 
 
 def _require_status(dossier: Dossier, *allowed: DossierStatus, action: str) -> None:
@@ -78,7 +74,8 @@ def _missing(missing: list[str]) -> list[str]:
         raise FormError(
             "Missing items must be a list of texts", [Problem("Must be a list of texts", "missing")]
         )
-    items = [m.strip() for m in missing if m.strip()]
+    items = [clean_text(m, "missing", "A missing item", 300) for m in missing]
+    items = [m for m in items if m]
     if not items:
         raise FormError("List what is missing", [Problem("At least one missing item is required", "missing")])
     if len(items) > 50 or any(len(m) > 300 for m in items):
@@ -105,7 +102,7 @@ def receive_supplement(
         actor,
         from_status=DossierStatus.AWAITING_SUPPLEMENT,
         paused_minutes=minutes,
-        note=(note or "").strip()[:500],
+        note=clean_text(note, "note", "The note", 500),
     )
     return dossier
 
@@ -177,11 +174,9 @@ def _new_due(calendar, dossier: Dossier, new_due_at: datetime | None, extra_days
         raise FormError("The new date is not a date", [Problem("Not a date and time", "new_due_at")])
     if new_due_at.tzinfo is None:
         raise FormError("The new date needs a time zone", [Problem("Time zone missing", "new_due_at")])
-    if new_due_at <= dossier.due_at:
-        raise FormError(
-            "The new date must be later than the current one",
-            [Problem("Must be later than the current due date", "new_due_at")],
-        )
+    if new_due_at <= dossier.due_at or new_due_at - dossier.due_at > timedelta(days=366):
+        raise FormError("The new date must be later than the current one and within a year of it",
+                        [Problem("Later than the current due date, within a year", "new_due_at")])
     return new_due_at
 
 
@@ -203,7 +198,7 @@ def withdraw(ctx: Context, session: Session, dossier: Dossier, actor: User, *, r
         actor,
         DossierStatus.WITHDRAWN,
         "withdrawn",
-        reason=(reason or "").strip()[:MAX_REASON],
+        reason=clean_text(reason, "reason", "The reason", MAX_REASON),
     )
 
 
@@ -237,10 +232,10 @@ def return_result(
 ) -> Dossier:
     """Hand the result to the citizen at the counter and take their rating (1-5)."""
     access.require_counter(actor, dossier)
-    _require_status(dossier, DossierStatus.AWAITING_RETURN, action="returned")
     # Only a real int: True == 1 and 5.0 == 5 would slip through a plain "in" test.
     if rating is not None and (type(rating) is not int or rating not in RATINGS):
         raise FormError("Rating must be a whole number from 1 to 5", [Problem("From 1 to 5", "rating")])
+    _require_status(dossier, DossierStatus.AWAITING_RETURN, action="returned")
     now = ctx.clock.now()
     tz = ZoneInfo(ctx.calendar(session).settings.timezone)
     for stint in handoffs.open_stints(session, dossier):

@@ -36,7 +36,7 @@ def start(
         reason=reason,
         missing=list(missing or []),
         requested_by_id=actor.id if actor else None,
-        task_id=task.id if task else None,
+        task=task,
     )
     session.add(pause)
     dossier.paused_since = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from engine.errors import FormError, InvalidInput, OrganisationError, Problem
 from engine.models import Dossier, DossierComponent, DossierStatus, Jurisdiction, User
 from engine.runtime import Mover, new_workflow, run_engine
 from engine.specs import CompiledProcedure
+from engine.text import text_problem
 
 CHANNELS = ("counter", "online", "post")
 ID_NUMBER_RE = re.compile(r"^(\d{9}|\d{12})$")
@@ -55,24 +57,30 @@ class Applicant:
                 problems.append(Problem(f"Applicant {key} must be text", f"applicant.{key}"))
                 value = ""
             values[key] = value.strip()
+        values["phone"] = values["phone"].replace(" ", "").replace(".", "")
         if problems:
             raise FormError("The applicant's details are not valid", problems)
         return cls(**values)
 
     def problems(self) -> list[Problem]:
         out = []
+        for key, label, limit in FIELD_LIMITS:
+            problem = text_problem(getattr(self, key), label, limit)
+            if problem:
+                out.append(Problem(problem, f"applicant.{key}"))
         if not self.name:
             out.append(Problem("The applicant's name is required", "applicant.name"))
-        if len(self.name) > 200 or len(self.address) > 300:
-            out.append(Problem("Name or address is too long", "applicant.name"))
         if self.id_number and not ID_NUMBER_RE.match(self.id_number):
             out.append(Problem("ID number must have 9 or 12 digits", "applicant.id_number"))
-        phone = self.phone.replace(" ", "").replace(".", "")
-        if self.phone and not PHONE_RE.match(phone):
+        if self.phone and not PHONE_RE.match(self.phone):
             out.append(Problem("Phone number must have 9 to 12 digits", "applicant.phone"))
         if self.email and not EMAIL_RE.match(self.email):
             out.append(Problem("E-mail address is not valid", "applicant.email"))
         return out
+
+
+FIELD_LIMITS = (("name", "The applicant's name", 200), ("id_number", "The ID number", 20),
+                ("phone", "The phone number", 20), ("address", "The address", 300), ("email", "The e-mail", 200))
 
 
 def receive(
@@ -186,13 +194,18 @@ def _check_data(data: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(Problem(f"Data key {key!r} is not a valid name", "data"))
         elif value is not None and not isinstance(value, str | int | float | bool):
             problems.append(Problem(f"Data '{key}' must be text, a number or true/false", f"data.{key}"))
-        elif isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
-            problems.append(
-                Problem(f"Data '{key}' is longer than {MAX_VALUE_CHARS} characters", f"data.{key}")
-            )
+        elif isinstance(value, str) and (problem := text_problem(value, f"Data '{key}'", MAX_VALUE_CHARS)):
+            problems.append(Problem(problem, f"data.{key}"))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and not _plain_number(value):
+            problems.append(Problem(f"Data '{key}' is not a usable number", f"data.{key}"))
     if problems:
         raise FormError("The dossier's data is not valid", problems)
     return dict(data)
+
+
+def _plain_number(value: float) -> bool:
+    """Finite and within the range JSON clients handle exactly."""
+    return math.isfinite(value) and abs(value) <= 2**53
 
 
 def _jurisdiction(session: Session, actor: User, code: str | None) -> Jurisdiction:

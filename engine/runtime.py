@@ -127,8 +127,6 @@ class Mover:
                 row.completed_at = self.now
                 step.cancelled.append(row)
         step.opened = [self._open_row(task) for spiff_id, task in ready.items() if spiff_id not in open_rows]
-        if step.opened:
-            self.session.flush()
         with self.session.no_autoflush:
             slip.record_moves(step.opened, from_unit_id=from_unit_id, actor=self.actor, now=self.now)
             self._pause_for_paused_steps(step.opened)
@@ -146,11 +144,10 @@ class Mover:
         return step
 
     def _open_rows(self) -> list[Task]:
-        return list(
-            self.session.scalars(
-                select(Task).where(Task.dossier_id == self.dossier.id, Task.state == TaskState.OPEN)
-            )
-        )
+        """Rows open in the database and not closed earlier in this transaction."""
+        rows = self.session.scalars(
+            select(Task).where(Task.dossier_id == self.dossier.id, Task.state == TaskState.OPEN))
+        return [row for row in rows if row.state == TaskState.OPEN]
 
     def _open_row(self, task: SpiffTask) -> Task:
         info = self.compiled.steps.get(task.task_spec.name)

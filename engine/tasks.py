@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
-from sqlalchemy.orm import Session, joinedload, undefer
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import access, events, handoffs, pauses
 from engine.context import Context
@@ -60,8 +61,14 @@ def inbox(session: Session, query: InboxQuery) -> tuple[list[Task], int]:
     return list(rows.unique()), int(total or 0)
 
 
-def get_task(session: Session, task_id: int) -> Task:
-    task = session.get(Task, task_id)
+def get_task(session: Session, task_id: int, *, with_state: bool = False) -> Task:
+    """The task with its dossier in one query (and the dossier's workflow state if asked)."""
+    if not 0 < task_id < 2**31:
+        raise NotFound(f"Task {task_id} does not exist")
+    load = joinedload(Task.dossier)
+    if with_state:
+        load = load.undefer(Dossier.state)
+    task = session.scalar(select(Task).where(Task.id == task_id).options(load))
     if task is None:
         raise NotFound(f"Task {task_id} does not exist")
     return task
@@ -84,7 +91,8 @@ def claim(ctx: Context, session: Session, task_id: int, actor: User) -> Task:
     ).rowcount
     if won != 1:
         raise Conflict(f"Step '{task.step_name}' has just been taken by someone else")
-    session.refresh(task)
+    set_committed_value(task, "claimed_by_id", actor.id)
+    set_committed_value(task, "claimed_at", now)
     dossier = task.dossier
     handoffs.mark_received(session, dossier, task.unit_id, actor, now)
     events.record(
@@ -133,15 +141,13 @@ def complete(
     version column makes a second, simultaneous completion fail with a
     conflict at commit instead of running the step twice.
     """
-    task = get_task(session, task_id)
+    task = get_task(session, task_id, with_state=True)
     access.require_task(actor, task)
     if task.state != TaskState.OPEN:
         raise Conflict(f"Step '{task.step_name}' has already been completed")
     if task.claimed_by_id not in (None, actor.id):
         raise Conflict(f"Step '{task.step_name}' is being handled by someone else")
-    dossier = session.scalar(
-        select(Dossier).where(Dossier.id == task.dossier_id).options(undefer(Dossier.state))
-    )
+    dossier = task.dossier
     if expected_version is not None and dossier.version != expected_version:
         raise Conflict(f"Dossier {dossier.code} has changed since you opened it; reload and try again")
     if dossier.status != DossierStatus.PROCESSING:
@@ -149,6 +155,14 @@ def complete(
     compiled = compiled_by_id(ctx, session, dossier.procedure_version_id)
     step = compiled.steps.get(task.step)
     cleaned = validate_submission(step.fields if step else (), data, from_form=from_form)
+    with session.no_autoflush:
+        _advance(ctx, session, task, dossier, compiled, actor, cleaned)
+    return task
+
+
+def _advance(ctx: Context, session: Session, task: Task, dossier: Dossier, compiled, actor: User,
+             cleaned: dict[str, Any]) -> None:
+    """Run the step in the workflow and mirror the result; written out once, at commit."""
     now = ctx.clock.now()
     calendar = ctx.calendar(session)
     workflow = load_workflow(compiled, dossier)
@@ -174,7 +188,6 @@ def complete(
         step=task.step,
         data=cleaned,
     )
-    return task
 
 
 def _close(task: Task, actor: User, now, calendar) -> None:

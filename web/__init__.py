@@ -51,11 +51,19 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from web.api import bp as api_bp
     from web.health import bp as health_bp
     from web.home import bp as home_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(home_bp)
+    app.register_blueprint(api_bp)
     from web.lookup import bp as lookup_bp
 
     app.register_blueprint(lookup_bp)
+    from web.dossier_pages import bp as dossiers_bp
+    from web.inbox import bp as inbox_bp
+
+    app.register_blueprint(inbox_bp)
+    app.register_blueprint(dossiers_bp)
+    from web.counter import bp as counter_bp; app.register_blueprint(counter_bp)  # noqa: E702, I001

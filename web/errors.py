@@ -41,10 +41,13 @@ def _engine_error(exc: MotcuaError):
 
 
 def _http_error(exc: HTTPException):
+    """Keep the exception's own headers (Allow on 405, Retry-After on 429)."""
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")]
     if wants_json():
-        return jsonify({"error": (exc.name or "error").lower().replace(" ", "_"),
-                        "message": exc.description}), exc.code
-    return render_template("error.html", status=exc.code, message=exc.description, details=[]), exc.code
+        body = jsonify({"error": (exc.name or "error").lower().replace(" ", "_"), "message": exc.description})
+        return body, exc.code, headers
+    page = render_template("error.html", status=exc.code, message=exc.description, details=[])
+    return page, exc.code, headers
 
 
 def _unexpected(exc: Exception):

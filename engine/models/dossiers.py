@@ -207,6 +207,8 @@ class Pause(Base):
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"))
 
+    task: Mapped[Task | None] = relationship()
+
 
 class Extension(Base):
     """The one allowed reset of the return date, with the apology (form 04)."""
