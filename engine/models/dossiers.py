@@ -253,17 +253,3 @@ class CodeSequence(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
 
-
-__all__ = [
-    "CodeSequence",
-    "Dossier",
-    "DossierComponent",
-    "DossierStatus",
-    "Event",
-    "Extension",
-    "Handoff",
-    "Pause",
-    "Task",
-    "TaskState",
-    "Timing",
-]
