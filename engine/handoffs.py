@@ -8,7 +8,7 @@ Parallel branches in different units simply give several open stints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -77,10 +77,18 @@ class Slip:
         return stint
 
     def record_moves(self, opened: Iterable[Task], *, from_unit_id: int | None, actor: User | None,
-                     now: datetime) -> list[Handoff]:
-        """Open a stint for each unit that just got a step and did not hold the dossier."""
+                     now: datetime, extend: Callable[[datetime, Task], datetime] | None = None) -> list[Handoff]:
+        """Open a stint for each unit that just got a step and did not hold the dossier.
+
+        A unit that already holds the dossier and gets a further step has its
+        stint due date moved on by that step's share (``extend``), counted from
+        its previous due date rather than from now: a unit that overran an
+        earlier step stays behind until it makes the time up, so the tracking
+        slip never hides lateness. Steps opened together (parallel branches)
+        share one due date: the latest.
+        """
         by_unit = {h.to_unit_id: h for h in self.open if h.note != RESULT_NOTE}
-        created = []
+        created: list[Handoff] = []
         for task in opened:
             stint = by_unit.get(task.unit_id)
             if stint is None:
@@ -88,8 +96,10 @@ class Slip:
                                     due_at=task.due_at)
                 by_unit[task.unit_id] = stint
                 created.append(stint)
-            elif stint.due_at is None or task.due_at > stint.due_at:
-                stint.due_at = task.due_at
+            elif stint in created or stint.due_at is None or extend is None:
+                stint.due_at = max(stint.due_at or task.due_at, task.due_at)
+            else:
+                stint.due_at = extend(stint.due_at, task)
         return created
 
     def close_idle(self, busy_unit_ids: set[int], *, now: datetime, tz: ZoneInfo) -> list[Handoff]:

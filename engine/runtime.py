@@ -128,7 +128,8 @@ class Mover:
                 step.cancelled.append(row)
         step.opened = [self._open_row(task) for spiff_id, task in ready.items() if spiff_id not in open_rows]
         with self.session.no_autoflush:
-            slip.record_moves(step.opened, from_unit_id=from_unit_id, actor=self.actor, now=self.now)
+            slip.record_moves(step.opened, from_unit_id=from_unit_id, actor=self.actor, now=self.now,
+                              extend=self._extend_stint)
             self._pause_for_paused_steps(step.opened)
             step.finished = is_finished(workflow)
             if not ready and not step.finished and not is_waiting(workflow):
@@ -168,6 +169,12 @@ class Mover:
         )
         self.session.add(row)
         return row
+
+    def _extend_stint(self, due: datetime, task: Task) -> datetime:
+        """A unit's due date moved on by one more step's share of working time."""
+        info = self.compiled.steps.get(task.step)
+        minutes = info.minutes if info and not info.clock_paused else 0
+        return self.calendar.add_working_minutes(due, minutes) if minutes > 0 else max(due, task.due_at)
 
     def _step_due(self, minutes: int) -> datetime:
         """A step's due moment: its share of working time from when it can start."""

@@ -173,3 +173,18 @@ def test_step_not_waiting_is_refused(deployed):
     with pytest.raises(StopIteration):
         do_step(deployed, code, "Task_PheDuyet", {"phe_duyet": True})
     _ = RuleViolation
+
+
+def test_a_unit_late_on_an_early_step_stays_late_on_the_slip(deployed, clock):
+    """Finishing the last step within its own share does not hide an overrun earlier step."""
+    code = receive_permit(deployed)
+    clock.set(vn(2026, 3, 18, 9, 30))  # appraisal took 12 working days of its 8
+    do_step(deployed, code, "Task_ThamDinh", PERMIT_HAPPY["Task_ThamDinh"])
+    clock.set(vn(2026, 3, 20, 9, 30))  # inspection: 2 days of its 3
+    do_step(deployed, code, "Task_KiemTraThucDia", PERMIT_HAPPY["Task_KiemTraThucDia"])
+    clock.set(vn(2026, 3, 23, 9, 30))  # drafting: 1 day of its 2
+    do_step(deployed, code, "Task_DuThaoGiayPhep", PERMIT_HAPPY["Task_DuThaoGiayPhep"])
+    with deployed.db.reading() as session:
+        first = all_stints(session, get_dossier(session, code))[0]
+    assert first.due_at == vn(2026, 3, 19, 9, 0)  # 8 + 3 + 2 working days from receipt at 09:00
+    assert first.timing == "late"
