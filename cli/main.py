@@ -201,7 +201,7 @@ def validate(files: tuple[Path, ...]) -> None:
 
 @main.command()
 @click.option("--procedures/--no-procedures", default=True, help="Also deploy workflows/procedures/*.bpmn")
-@click.option("--dossiers", default=36, show_default=True, help="How many demo dossiers to create")
+@click.option("--dossiers", default=90, show_default=True, help="How many demo dossiers to create")
 @engine_command
 def demo(ctx: Context, procedures: bool, dossiers: int) -> None:
     """Create the schema, load the demo organisation and procedures, and add demo dossiers."""

@@ -85,7 +85,7 @@ OUTCOMES = ["returned", "returned", "awaiting_return", "processing", "processing
             "extended", "refused", "withdrawn"]
 
 
-def build(ctx: Context, workflows: Path, *, dossiers: int = 36, seed: int = 2026) -> str:
+def build(ctx: Context, workflows: Path, *, dossiers: int = 90, seed: int = 2026) -> str:
     """Load the organisation and procedures; add ``dossiers`` demo dossiers if none exist yet."""
     with ctx.db.transaction() as session:
         org = load_organisation(session, read_organisation_file(workflows / "organisation.yaml"))
@@ -108,7 +108,7 @@ def _play(ctx: Context, count: int, rng: random.Random) -> int:
     real_now = clock.now()
     for n in range(count):
         plan = PLANS[n % len(PLANS)]
-        outcome = OUTCOMES[(n // len(PLANS) + n) % len(OUTCOMES)]
+        outcome = OUTCOMES[(n // 3) % len(OUTCOMES)]  # every district gets every outcome
         clock.set(_start_time(demo_ctx, real_now, rng, outcome))
         _one(demo_ctx, plan, outcome, n, rng)
     return count
@@ -135,7 +135,8 @@ def _one(ctx: Context, plan: Plan, outcome: str, n: int, rng: random.Random) -> 
     if outcome == "withdrawn":
         _counter_action(ctx, code, lambda s, d, u: lifecycle.withdraw(ctx, s, d, u, reason="Công dân xin rút hồ sơ"))
         return
-    steps = {"processing": 1, "supplement": 1, "extended": 1, "refused": 1, "overdue": 1}.get(outcome, 99)
+    steps = {"processing": rng.randint(0, 3), "supplement": 1, "extended": 1, "refused": 1,
+             "overdue": rng.randint(0, 1)}.get(outcome, 99)
     _advance(ctx, code, plan, fill, steps, rng)
     _finish(ctx, code, outcome, rng)
 
