@@ -19,7 +19,7 @@ web/static/vendor/.built: package.json package-lock.json scripts/build-assets.mj
 
 # Message catalogs are compiled at install time.
 translations: $(VENV)/.installed
-	@if [ -d web/translations ]; then $(VENV)/bin/pybabel compile -q -d web/translations -D messages; fi
+	@if [ -d web/translations ]; then $(VENV)/bin/pybabel compile -d web/translations -D messages; fi
 
 # Browser tests drive Debian's chromium; never a downloaded browser.
 browser:

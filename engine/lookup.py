@@ -16,13 +16,18 @@ from sqlalchemy.orm import Session
 
 from engine.models import Dossier, Pause, Task, TaskState, Unit
 
+def N_(text: str) -> str:
+    """Marks a text for the web's message catalog (babel.cfg extracts it); translated where shown."""
+    return text
+
+
 STATUS_TEXT = {
-    "processing": "Đang giải quyết",
-    "awaiting_supplement": "Đang chờ công dân bổ sung hồ sơ",
-    "awaiting_return": "Đã có kết quả, mời công dân đến nhận",
-    "returned": "Đã trả kết quả",
-    "refused": "Hồ sơ bị từ chối giải quyết",
-    "withdrawn": "Công dân đã rút hồ sơ",
+    "processing": N_("Đang giải quyết"),
+    "awaiting_supplement": N_("Đang chờ công dân bổ sung hồ sơ"),
+    "awaiting_return": N_("Đã có kết quả, mời công dân đến nhận"),
+    "returned": N_("Đã trả kết quả"),
+    "refused": N_("Hồ sơ bị từ chối giải quyết"),
+    "withdrawn": N_("Công dân đã rút hồ sơ"),
 }
 
 

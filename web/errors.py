@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import Conflict, Forbidden, InvalidInput, MotcuaError, NotFound, RuleViolation
@@ -52,7 +53,7 @@ def _http_error(exc: HTTPException):
 
 def _unexpected(exc: Exception):
     log.exception("unexpected error on %s %s", request.method, request.path)
-    message = "Hệ thống gặp lỗi ngoài dự kiến; thao tác chưa được ghi nhận. Xin thử lại."
+    message = _("Hệ thống gặp lỗi ngoài dự kiến; thao tác chưa được ghi nhận. Xin thử lại.")
     if wants_json():
         return jsonify({"error": "internal", "message": message}), 500
     return render_template("error.html", status=500, message=message, details=[]), 500

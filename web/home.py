@@ -8,6 +8,8 @@ from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from web.formfields import N_
+
 bp = Blueprint("home", __name__)
 
 
@@ -20,9 +22,9 @@ class NavItem:
 
 # (blueprint endpoint, roles that see it, label) — a page appears once its blueprint exists.
 NAVIGATION = (
-    ("counter.index", ("clerk",), "Tiếp nhận và trả kết quả"),
-    ("inbox.index", ("specialist", "leader"), "Hồ sơ cần xử lý"),
-    ("dossiers.search", ("clerk", "specialist", "leader"), "Tìm hồ sơ"),
+    ("counter.index", ("clerk",), N_("Tiếp nhận và trả kết quả")),
+    ("inbox.index", ("specialist", "leader"), N_("Hồ sơ cần xử lý")),
+    ("dossiers.search", ("clerk", "specialist", "leader"), N_("Tìm hồ sơ")),
 )
 
 
