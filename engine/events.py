@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.models import Dossier, Event, Task, User
@@ -21,20 +21,17 @@ def record(
     from_status: str | None = None,
     task: Task | None = None,
     **detail: Any,
-) -> Event:
-    """Append one event; ``to_status`` is the dossier's status after the action."""
-    event = Event(
-        dossier_id=dossier.id,
-        at=at,
-        actor_id=actor.id if actor else None,
-        action=action,
-        from_status=from_status,
-        to_status=dossier.status,
-        task_id=task.id if task else None,
+) -> None:
+    """Append one event; ``to_status`` is the dossier's status after the action.
+
+    A plain INSERT: events are never read back or changed in the same
+    transaction, so they skip the ORM's unit of work.
+    """
+    session.execute(insert(Event).values(
+        dossier_id=dossier.id, at=at, actor_id=actor.id if actor else None, action=action,
+        from_status=from_status, to_status=dossier.status, task_id=task.id if task else None,
         detail=detail,
-    )
-    session.add(event)
-    return event
+    ))
 
 
 def history(session: Session, dossier: Dossier) -> list[Event]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.models import Dossier, Pause, Task, TaskState, Unit
 
+
 def N_(text: str) -> str:
     """Marks a text for the web's message catalog (babel.cfg extracts it); translated where shown."""
     return text

@@ -41,7 +41,7 @@ class ProcedureVersion(Base):
     name: Mapped[str] = mapped_column(String(300))
     time_limit_days: Mapped[float] = mapped_column(Float)
     components: Mapped[list] = mapped_column(JsonType, default=list)
-    source: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
     file_name: Mapped[str] = mapped_column(String(300), default="")
     note: Mapped[str] = mapped_column(Text, default="")
