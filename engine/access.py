@@ -34,8 +34,16 @@ def unit_touched(session: Session, unit_id: int, dossier: Dossier) -> bool:
     )
 
 
+DOSSIER_ROLES = frozenset({"clerk", "specialist", "leader"})
+
+
 def can_view(session: Session, user: User, dossier: Dossier) -> bool:
-    if is_admin(user) or dossier.receiving_unit_id == user.unit_id:
+    """Whether ``user`` may see ``dossier`` at all; designers see procedures, not dossiers."""
+    if is_admin(user):
+        return True
+    if not (user.roles & DOSSIER_ROLES):
+        return False
+    if dossier.receiving_unit_id == user.unit_id:
         return True
     if is_jurisdiction_leader(user) and in_jurisdiction_of(user, dossier):
         return True

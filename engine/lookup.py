@@ -8,6 +8,7 @@ cannot be used to test which codes exist.
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,16 +48,20 @@ class PublicView:
     receiving_unit: str
 
 
+PHONE4_RE = re.compile(r"[0-9]{4}")
+CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def _phone_tail(phone: str) -> str:
-    digits = "".join(c for c in phone if c.isdigit())
+    digits = "".join(c for c in phone if c in "0123456789")
     return digits[-4:]
 
 
 def find(session: Session, code: str, phone4: str) -> PublicView | None:
     """The public view of ``code`` if ``phone4`` matches the applicant's phone, else None."""
-    code = (code or "").strip()[:64]
+    code = (code or "").strip()
     phone4 = (phone4 or "").strip()
-    if len(phone4) != 4 or not phone4.isdigit() or not code:
+    if not PHONE4_RE.fullmatch(phone4) or not CODE_RE.fullmatch(code):
         return None
     dossier = session.scalar(select(Dossier).where(Dossier.code == code))
     tail = _phone_tail(dossier.applicant_phone) if dossier else "----"

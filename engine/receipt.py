@@ -18,7 +18,7 @@ from engine.context import Context
 from engine.deployment import compiled_version, version_in_effect
 from engine.directory import ancestry, get_jurisdiction, resolve_lane
 from engine.errors import FormError, InvalidInput, OrganisationError, Problem
-from engine.models import Dossier, DossierComponent, DossierStatus, Jurisdiction, User
+from engine.models import Dossier, DossierComponent, DossierStatus, Jurisdiction, Unit, User
 from engine.runtime import Mover, new_workflow, run_engine
 from engine.specs import CompiledProcedure
 from engine.text import text_problem
@@ -113,6 +113,7 @@ def receive(
         raise FormError("The dossier cannot be received", problems)
     jurisdiction = _jurisdiction(session, actor, jurisdiction_code)
     lane_units = _resolve_lanes(session, compiled, jurisdiction, clean_data)
+    _check_units_in_area(session, actor, lane_units)
     calendar = ctx.calendar(session)
     tz = ZoneInfo(calendar.settings.timezone)
     counting_from = calendar.counting_start(now)
@@ -223,6 +224,24 @@ def _jurisdiction(session: Session, actor: User, code: str | None) -> Jurisdicti
             [Problem("Jurisdiction outside this counter's area", "jurisdiction")],
         )
     return jurisdiction
+
+
+def _check_units_in_area(session: Session, actor: User, lane_units: dict[str, int]) -> None:
+    """A counter hands dossiers only to units of its own area or above it (never to a neighbour's).
+
+    Lanes by type and level resolve upwards by construction; a unit named in
+    the dossier's data (``fromData``) could be anywhere, so it is checked.
+    """
+    area = actor.unit.jurisdiction_id
+    for lane, unit_id in lane_units.items():
+        unit = session.get(Unit, unit_id)
+        chain = {j.id for j in ancestry(unit.jurisdiction)}
+        above = {j.id for j in ancestry(actor.unit.jurisdiction)}
+        if area not in chain and unit.jurisdiction_id not in above:
+            raise InvalidInput(
+                f"{unit.name} is outside the area of {actor.unit.name}",
+                [Problem(f"Lane '{lane}': the unit must belong to this counter's area", "data")],
+            )
 
 
 def _resolve_lanes(

@@ -142,3 +142,18 @@ def test_head_of_an_office_does_not_see_other_units_dossiers_of_the_area(deploye
     """The district tax branch's leader leads that branch, not the district."""
     assert can_view(deployed, permit, "hk.thue.ld") is False
     assert can_view(deployed, permit, "hk.lanhdao") is True
+
+
+def test_designers_see_procedures_not_dossiers(deployed, permit):
+    """The city designer sits in the city counter's unit but is no clerk."""
+    assert can_view(deployed, permit, "hn.thietke") is False
+
+
+def test_a_counter_cannot_route_a_case_to_another_district_s_unit(deployed):
+    from engine.errors import InvalidInput
+    from engine.receipt import receive
+    from tests.helpers import APPLICANT, clerk_of, district
+
+    with deployed.db.transaction() as session, pytest.raises(InvalidInput, match="outside the area"):
+        receive(deployed, session, actor=clerk_of(session, district(session)), procedure_code="PAKN-01",
+                applicant=APPLICANT, data={"responsible_unit": "H26.39.03"})

@@ -12,6 +12,7 @@ from openapi_spec_validator import validate as validate_openapi
 from tests.helpers import APPLICANT, PERMIT, PERMIT_HAPPY
 from tests.test_api import PERMIT_FILE, PREFIX, ApiClient, permit_run, receive_over_api
 from tests.web_helpers import app_for
+from web.lookup import LIMIT as LOOKUP_LIMIT
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
@@ -65,7 +66,7 @@ def test_every_operation_declares_its_answers_parameters_and_security(doc):
             success = [code for code in op["responses"] if code.startswith("2")]
             assert success, (method, path)
             public = op.get("security") == []
-            assert public == (path in ("/auth/token", "/openapi.json")), (method, path)
+            assert public == (path in ("/auth/token", "/openapi.json", "/lookup/{code}")), (method, path)
             if not public:
                 assert "401" in op["responses"], (method, path)
             for name in re.findall(r"{([a-z_]+)}", path):
@@ -149,6 +150,10 @@ def test_real_answers_validate_against_the_declared_schemas(app, doc, clock):
     clerk.post("/dossiers", data="x" * (1024 * 1024 + 1), content_type="application/json")
     for _ in range(11):
         anonymous.post("/auth/token", json={"username": "nobody.here", "password": "x"})
+    # the public lookup: found, not found, and over the per-client limit
+    anonymous.get(f"/lookup/{code}", query_string={"phone4": APPLICANT["phone"][-4:]})
+    for _ in range(LOOKUP_LIMIT):
+        anonymous.get(f"/lookup/{code}", query_string={"phone4": "0000"})
 
     seen = assert_answers_match_the_document(app, doc, log)
     statuses = {status for _m, _p, status in seen}

@@ -59,3 +59,11 @@ def test_lookup_is_rate_limited_per_client(deployed):
 def test_empty_form_needs_no_sign_in(deployed):
     response = app_for(deployed).test_client().get("/tra-cuu")
     assert response.status_code == 200 and "Tra cứu tình trạng hồ sơ" in response.get_data(as_text=True)
+
+
+def test_non_ascii_digits_and_odd_codes_are_simply_not_found(deployed):
+    code = receive_permit(deployed)
+    client = app_for(deployed).test_client()
+    for asked, phone in ((code, "٥٦٧٨"), (code, "５６７８"), ("H26\x00X", "5678"), ("x" * 200, "5678")):
+        response = _lookup(client, asked, phone)
+        assert response.status_code == 200 and "Không tìm thấy hồ sơ" in response.get_data(as_text=True)

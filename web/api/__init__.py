@@ -29,4 +29,4 @@ def _limit_body_size():
 
 
 # The views register themselves on ``bp``.
-from web.api import auth, dossiers, openapi, procedures, tasks  # noqa: E402, F401
+from web.api import auth, dossiers, lookup, openapi, procedures, tasks  # noqa: E402, F401

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from engine import lifecycle
 from engine.access import can_view
+from engine.counter_lists import units_within
+from engine.deployment import compiled_version, version_in_effect
 from engine.errors import FormError, InvalidInput, NotFound, Problem
 from engine.models import Dossier, User
 from engine.receipt import CHANNELS, receive
@@ -21,6 +23,9 @@ from web.api.serializers import check_text, dossier_json, json_object, parse_mom
 from web.auth import engine_ctx
 
 RECEIPT_KEYS = ("procedure_code", "applicant", "jurisdiction", "components", "data", "channel")
+# Who works on dossiers, as on the dossier pages: a designer who happens to sit in a counter's unit
+# must not read the personal data of the dossiers that counter received.
+WORKERS = ("clerk", "specialist", "leader")
 # Column widths the engine's own checks do not cover yet; beyond them PostgreSQL would refuse the row.
 APPLICANT_WIDTHS = {"name": 200, "id_number": 20, "phone": 20, "address": 300, "email": 200}
 
@@ -49,6 +54,28 @@ def _applicant_widths(applicant: Any) -> None:
         raise FormError("The applicant's details are not valid", problems)
 
 
+def _data_units_in_area(session: Session, user: User, procedure_code: str, data: dict | None) -> None:
+    """Units named in the data (e.g. PAKN-01's responsible unit) must lie in the counter's area.
+
+    The receipt form offers only those units; without the same check here a counter could hand a
+    case, and its applicant's personal data, to any unit of the organisation.
+    """
+    ctx = engine_ctx()
+    try:
+        compiled = compiled_version(ctx, version_in_effect(session, procedure_code, ctx.clock.now()))
+    except NotFound:
+        return  # receive() explains the unknown procedure
+    used = {step.lane for step in compiled.steps.values() if step.lane}
+    keys = sorted({lane.from_data for name, lane in compiled.lanes.items() if name in used and lane.from_data})
+    if not keys or not isinstance(data, dict):
+        return
+    area = {unit.code for unit in units_within(session, user.unit.jurisdiction_id)}
+    problems = [Problem("The unit must belong to this counter's area", f"data.{key}")
+                for key in keys if isinstance(data.get(key), str) and data[key] not in area]
+    if problems:
+        raise InvalidInput("A unit named in the data is outside this counter's area", problems)
+
+
 @bp.post("/dossiers")
 @api_view(write=True, roles=("clerk",))
 def receive_dossier(session, user):
@@ -66,6 +93,7 @@ def receive_dossier(session, user):
     if channel not in CHANNELS:
         raise InvalidInput("Unknown channel", [Problem(f"One of {', '.join(CHANNELS)}", "channel")])
     _applicant_widths(body["applicant"])
+    _data_units_in_area(session, user, procedure_code.strip(), data)
     try:
         dossier = receive(engine_ctx(), session, actor=user, procedure_code=procedure_code.strip(),
                           applicant=body["applicant"], jurisdiction_code=(jurisdiction or "").strip() or None,
@@ -77,14 +105,14 @@ def receive_dossier(session, user):
 
 
 @bp.get("/dossiers/<code>")
-@api_view()
+@api_view(roles=WORKERS)
 def show_dossier(session, user, code: str):
     """The dossier with its open steps, tracking slip and event log."""
     return dossier_json(session, visible_dossier(session, user, code))
 
 
 @bp.post("/dossiers/<code>/supplement-request")
-@api_view(write=True)
+@api_view(write=True, roles=WORKERS)
 def request_supplement(session, user, code: str):
     """Ask the citizen for missing papers (form 02); the clock stops."""
     body = json_object(("reason", "missing"), required=("reason", "missing"))
@@ -95,7 +123,7 @@ def request_supplement(session, user, code: str):
 
 
 @bp.post("/dossiers/<code>/supplement-received")
-@api_view(write=True)
+@api_view(write=True, roles=WORKERS)
 def receive_supplement(session, user, code: str):
     """The missing papers arrived at the counter; the clock runs again."""
     body = json_object(("note",))
@@ -106,7 +134,7 @@ def receive_supplement(session, user, code: str):
 
 
 @bp.post("/dossiers/<code>/extend")
-@api_view(write=True)
+@api_view(write=True, roles=WORKERS)
 def extend(session, user, code: str):
     """Reset the return date once, with an apology (form 04): a new date or extra working days."""
     body = json_object(("reason", "new_due_at", "extra_days"), required=("reason",))
@@ -121,7 +149,7 @@ def extend(session, user, code: str):
 
 
 @bp.post("/dossiers/<code>/refuse")
-@api_view(write=True)
+@api_view(write=True, roles=WORKERS)
 def refuse(session, user, code: str):
     """Refuse the dossier with written reasons (form 03)."""
     body = json_object(("reason",), required=("reason",))
@@ -132,7 +160,7 @@ def refuse(session, user, code: str):
 
 
 @bp.post("/dossiers/<code>/withdraw")
-@api_view(write=True)
+@api_view(write=True, roles=WORKERS)
 def withdraw(session, user, code: str):
     """The applicant takes the dossier back (recorded by the receiving counter)."""
     body = json_object(("reason",))
@@ -143,7 +171,7 @@ def withdraw(session, user, code: str):
 
 
 @bp.post("/dossiers/<code>/return")
-@api_view(write=True)
+@api_view(write=True, roles=WORKERS)
 def return_result(session, user, code: str):
     """Hand the result to the citizen, with their rating from 1 to 5."""
     body = json_object(("rating",))

@@ -13,6 +13,10 @@ from typing import Any
 from flask import jsonify
 
 from web.api import JSON_LIMIT, bp
+from web.lookup import LIMIT as LOOKUP_LIMIT
+from web.lookup import WINDOW as LOOKUP_WINDOW
+
+LOOKUP_WINDOW_MINUTES = int(LOOKUP_WINDOW.total_seconds() // 60)
 
 JSON = "application/json"
 
@@ -170,6 +174,20 @@ SCHEMAS: dict[str, Any] = {
     "RefuseRequest": _obj({"reason": STRING}),
     "WithdrawRequest": _obj({"reason": STRING}, []),
     "ReturnRequest": _obj({"rating": {"type": "integer", "minimum": 1, "maximum": 5}}, []),
+    "PublicDossier": _obj({
+        "code": STRING,
+        "procedure": {"type": "string", "description": "Name of the procedure"},
+        "status": _ref("Status"),
+        "status_text": {"type": "string", "description": "The status in words, in Vietnamese"},
+        "received_at": MOMENT,
+        "due_at": MOMENT,
+        "current_steps": {"type": "array", "items": _obj({"step": STRING, "unit": STRING}),
+                          "description": "Open steps and the units holding them"},
+        "missing": {"type": "array", "items": STRING,
+                    "description": "Papers to bring, while the dossier waits for a supplement"},
+        "returned_at": MAYBE_MOMENT,
+        "receiving_unit": {"type": "string", "description": "Name of the counter that received the dossier"},
+    }, description="What a citizen may see of a dossier: its progress, no personal data"),
 }
 
 
@@ -257,8 +275,9 @@ def _paths() -> dict[str, Any]:
             {"201": _json("Receipt", "Received; the procedure has started"), **_errors(400, 401, 403, 413)},
             body=_body("ReceiveRequest"))},
         "/dossiers/{code}": {"get": _op(
-            "getDossier", "A dossier with open steps, tracking slip and events", "dossiers",
-            {"200": _json("Dossier", "The dossier"), **_errors(400, 401, 404)}, parameters=[CODE_PARAM])},
+            "getDossier", "A dossier with open steps, tracking slip and events (clerk, specialist, leader)",
+            "dossiers", {"200": _json("Dossier", "The dossier"), **_errors(400, 401, 403, 404)},
+            parameters=[CODE_PARAM])},
         "/dossiers/{code}/supplement-request": _lifecycle(
             "requestSupplement", "Ask for missing papers (form 02); the clock stops", "SupplementRequest", True),
         "/dossiers/{code}/supplement-received": _lifecycle(
@@ -289,6 +308,22 @@ def _paths() -> dict[str, Any]:
             "claimTask", "Take the step for oneself", "tasks", task_action, parameters=[TASK_PARAM])},
         "/tasks/{task_id}/release": {"post": _op(
             "releaseTask", "Give the step back to the unit", "tasks", task_action, parameters=[TASK_PARAM])},
+        "/lookup/{code}": {"get": _op(
+            "lookupDossier", "Public lookup of a dossier's progress by its code and phone number", "lookup",
+            {"200": _json("PublicDossier", "The dossier's progress"),
+             "404": {"description": "No dossier with this code and phone number: the same answer for an unknown "
+                     "code, a wrong phone number and a phone4 that is not four digits",
+                     "content": {JSON: {"schema": _ref("Error")}}},
+             "429": {"description": f"More than {LOOKUP_LIMIT} lookups from this client within "
+                     f"{LOOKUP_WINDOW_MINUTES} minutes (shared with the lookup page)",
+                     "headers": {"Retry-After": {"description": "Seconds until the window ends",
+                                                 "schema": INTEGER}},
+                     "content": {JSON: {"schema": _ref("Error")}}}},
+            parameters=[CODE_PARAM,
+                        {"name": "phone4", "in": "query", "required": True,
+                         "schema": {"type": "string", "pattern": "^[0-9]{4}$"},
+                         "description": "The last four digits of the applicant's phone number"}],
+            public=True)},
         "/tasks/{task_id}/complete": {"post": _op(
             "completeTask", "Finish the step with its form data", "tasks",
             {"200": _json("Completed", "The step is done; the dossier moved on"),
@@ -308,7 +343,7 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in ("auth", "procedures", "dossiers", "tasks", "meta")],
+        "tags": [{"name": name} for name in ("auth", "procedures", "dossiers", "tasks", "lookup", "meta")],
         "paths": _paths(),
         "components": {
             "schemas": copy.deepcopy(SCHEMAS),
