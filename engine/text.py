@@ -10,13 +10,24 @@ from __future__ import annotations
 from engine.errors import FormError, Problem
 
 
+def storable(text: str) -> bool:
+    """Text every database can store and compare: no NUL, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text_problem(value: object, label: str, max_length: int) -> str | None:
     """Why ``value`` is not acceptable text of at most ``max_length`` characters, or None."""
     if not isinstance(value, str):
         return f"{label} must be text"
     if len(value) > max_length:
         return f"{label} is longer than {max_length} characters"
-    if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if not storable(value):
         return f"{label} contains characters that are not allowed"
     return None
 

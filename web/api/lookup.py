@@ -15,6 +15,7 @@ from flask import jsonify, request
 
 from engine import lookup, ratelimits
 from engine.models import RateBucket
+from engine.text import storable
 from web import lookup as lookup_page
 from web.api import bp
 from web.api.serializers import iso
@@ -23,17 +24,6 @@ from web.auth import engine_ctx
 MAX_CODE = 64
 NOT_FOUND = {"error": "not_found",
              "message": "No dossier matches this code and these last four digits of the phone number"}
-
-
-def _plain(text: str) -> bool:
-    """Text any database can compare: no NUL, no lone surrogate (PostgreSQL would refuse the query)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _not_found():
@@ -74,7 +64,7 @@ def lookup_dossier(code: str):
     with ctx.db.transaction() as session:
         if not ratelimits.hit(session, key, limit=lookup_page.LIMIT, window=lookup_page.WINDOW, now=now):
             return _too_many(session, key, now)
-        well_formed = (len(code) <= MAX_CODE and _plain(code) and len(phone4) == 4
+        well_formed = (len(code) <= MAX_CODE and storable(code) and len(phone4) == 4
                        and phone4.isascii() and phone4.isdigit())
         view = lookup.find(session, code, phone4) if well_formed else None
         body = view_json(view) if view is not None else None

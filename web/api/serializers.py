@@ -24,6 +24,7 @@ from engine import handoffs, tasks
 from engine.deployment import compiled_by_id
 from engine.errors import InvalidInput, Problem
 from engine.models import Dossier, Handoff, ProcedureVersion, Task, Unit, User
+from engine.text import storable
 from web.auth import engine_ctx
 
 MIN_YEAR, MAX_YEAR = 2000, 2200
@@ -49,25 +50,14 @@ def _no_constants(text: str):
     raise ValueError(f"{text} is not valid JSON")
 
 
-def _storable(text: str) -> bool:
-    """PostgreSQL text holds neither NUL characters nor lone surrogates (which JSON can smuggle in)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _bad_text_paths(value: Any, path: str) -> Iterable[str]:
     """Where text that no database column could store hides in ``value``."""
     if isinstance(value, str):
-        if not _storable(value):
+        if not storable(value):
             yield path or "body"
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            if not _storable(str(key)):
+            if not storable(str(key)):
                 yield path or "body"
             else:
                 yield from _bad_text_paths(item, f"{path}.{key}" if path else str(key))
@@ -154,7 +144,7 @@ def parse_moment(value: Any, key: str, *, date_only_allowed: bool) -> datetime:
 
 def check_text(value: str, key: str) -> None:
     """Query strings and path segments: no NUL characters (PostgreSQL cannot store or compare them)."""
-    if not _storable(value):
+    if not storable(value):
         raise InvalidInput(f"'{key}' contains a character that is not allowed",
                            [Problem("NUL characters are not allowed", key)])
 
