@@ -233,11 +233,10 @@ def _check_units_in_area(session: Session, actor: User, lane_units: dict[str, in
     the dossier's data (``fromData``) could be anywhere, so it is checked.
     """
     area = actor.unit.jurisdiction_id
+    above = {j.id for j in ancestry(actor.unit.jurisdiction)}
     for lane, unit_id in lane_units.items():
         unit = session.get(Unit, unit_id)
-        chain = {j.id for j in ancestry(unit.jurisdiction)}
-        above = {j.id for j in ancestry(actor.unit.jurisdiction)}
-        if area not in chain and unit.jurisdiction_id not in above:
+        if unit.jurisdiction_id not in above and area not in {j.id for j in ancestry(unit.jurisdiction)}:
             raise InvalidInput(
                 f"{unit.name} is outside the area of {actor.unit.name}",
                 [Problem(f"Lane '{lane}': the unit must belong to this counter's area", "data")],
