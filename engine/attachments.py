@@ -56,13 +56,20 @@ def save(
                            [Problem("Not a PDF, JPEG or PNG file", "file")])
     digest = hashlib.sha256(data).hexdigest()
     _write_once(path_for(instance_dir, digest), data)
-    clean_name = Path(file_name or "tep").name[:MAX_NAME] or "tep"
+    clean_name = clean_file_name(file_name or "")
     attachment = Attachment(
         dossier_id=dossier.id, sha256=digest, file_name=clean_name, content_type=kind_of[0], size=len(data),
         component=component[:300], kind=kind, uploaded_at=now, uploaded_by_id=actor.id,
     )
     session.add(attachment)
     return attachment
+
+
+def clean_file_name(raw: str) -> str:
+    """The base name without path, control characters or lone surrogates (PostgreSQL refuses NUL)."""
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    kept = "".join(c for c in base if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF).strip()
+    return kept[:MAX_NAME] or "tep"
 
 
 def _write_once(target: Path, data: bytes) -> None:

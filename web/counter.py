@@ -387,7 +387,7 @@ def _read_files(keys: list[tuple[str, str]], state: FormState) -> list[Upload]:
             state.add(field, _("Tối đa %(n)s tệp cho mỗi mục.", n=MAX_FILES_PER_FIELD))
             continue
         for storage in files:
-            name = _clean_file_name(storage.filename or "")
+            name = attachments.clean_file_name(storage.filename or "")
             data = storage.read(limit + 1)
             if not data:
                 state.add(field, _("Tệp «%(name)s» rỗng.", name=name))
@@ -400,13 +400,6 @@ def _read_files(keys: list[tuple[str, str]], state: FormState) -> list[Upload]:
             else:
                 uploads.append(Upload(index, component, name, data))
     return uploads
-
-
-def _clean_file_name(raw: str) -> str:
-    """The base name without control characters or lone surrogates (PostgreSQL refuses NUL)."""
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    kept = "".join(c for c in base if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF).strip()
-    return kept[:200] or "tep"
 
 
 def _applicant_message(key: str, message: str) -> str:
