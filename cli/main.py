@@ -217,8 +217,28 @@ def demo(ctx: Context, procedures: bool, dossiers: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--debug", is_flag=True)
-def serve(host: str, port: int, debug: bool) -> None:
-    """Serve the web application."""
+@click.option("--production", is_flag=True,
+              help="gunicorn with several processes, schema migrated at start (see docs/deployment.md)")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="--production: processes (default 2 per core; 1 on SQLite)")
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True,
+              help="--production: threads per process")
+@click.option("--no-migrate", is_flag=True, help="--production: do not upgrade the schema at start")
+def serve(host: str, port: int, debug: bool, production: bool, workers: int | None, threads: int,
+          no_migrate: bool) -> None:
+    """Serve the web application (development server, or gunicorn with --production)."""
+    if production:
+        from web.production import ServeOptions
+        from web.production import serve as serve_production
+
+        try:
+            serve_production(ServeOptions(host=host, port=port, workers=workers, threads=threads,
+                                          migrate=not no_migrate))
+        except MotcuaError as exc:
+            _fail(exc)
+        except SQLAlchemyError as exc:
+            _fail_database(exc)
+        return
     from web import create_app
 
     create_app().run(host=host, port=port, debug=debug)
@@ -391,3 +411,50 @@ def calendar_remove(ctx: Context, day: str) -> None:
     with ctx.db.transaction() as session:
         remove_day(ctx, session, _parse_date(day))
     click.echo(f"{day}: edit removed")
+
+
+@main.command()
+@click.argument("codes", nargs=-1)
+@engine_command
+def check(ctx: Context, codes: tuple[str, ...]) -> None:
+    """Check that every dossier's tasks, handoffs, state and events agree; exit 1 on any inconsistency."""
+    from engine import consistency
+
+    with ctx.db.reading() as session:
+        checked, problems = 0, []
+        for dossier in consistency.dossiers(session, codes or None):
+            checked += 1
+            problems += consistency.check_dossier(ctx, session, dossier)
+    for problem in problems:
+        click.echo(str(problem))
+    click.echo(f"{checked} dossier(s) checked, {len(problems)} inconsistenc{'y' if len(problems) == 1 else 'ies'}")
+    if problems:
+        sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one round (plan, fire what is due, send mail) and exit; for tests and cron")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between rounds (default: MOTCUA_WORKER_POLL_SECONDS or 60)")
+@engine_command
+def worker(ctx: Context, once: bool, interval: float | None) -> None:
+    """Fire timers, reminders, escalations and digests, and send notification mail."""
+    import logging
+    import signal
+
+    from engine.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    runner = Worker(ctx)
+    if once:
+        result = runner.run_once()
+        click.echo(f"planned {result.planned}, done {result.done}, failed {result.failed}, mailed {result.mailed}")
+        if result.failed:
+            sys.exit(EXIT_ERROR)
+        return
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    click.echo(f"motcua worker running (every {interval or ctx.settings.worker.poll_seconds:g} s); Ctrl+C to stop")
+    try:
+        runner.run_forever(interval)
+    except KeyboardInterrupt:
+        runner.stop()

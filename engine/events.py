@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import Dossier, Event, Task, User
+from engine.rowstore import Store, store_of
 
 
 def record(
-    session: Session,
+    session: Session | Store,
     dossier: Dossier,
     action: str,
     at: datetime,
@@ -22,12 +23,8 @@ def record(
     task: Task | None = None,
     **detail: Any,
 ) -> None:
-    """Append one event; ``to_status`` is the dossier's status after the action.
-
-    A plain INSERT: events are never read back or changed in the same
-    transaction, so they skip the ORM's unit of work.
-    """
-    session.execute(insert(Event).values(
+    """Append one event; ``to_status`` is the dossier's status after the action."""
+    store_of(session).record_event(dict(
         dossier_id=dossier.id, at=at, actor_id=actor.id if actor else None, action=action,
         from_status=from_status, to_status=dossier.status, task_id=task.id if task else None,
         detail=detail,

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.models import Dossier, Handoff, Task, TaskState, Timing, User
+from engine.rowstore import Store, store_of
 
 RESULT_NOTE = "result"  # the last stint: the result waits at the counter to be returned
 
@@ -30,13 +31,7 @@ def judge(finished: datetime, due: datetime, tz: ZoneInfo) -> Timing:
 
 
 def open_stints(session: Session, dossier: Dossier) -> list[Handoff]:
-    return list(
-        session.scalars(
-            select(Handoff)
-            .where(Handoff.dossier_id == dossier.id, Handoff.finished_at.is_(None))
-            .order_by(Handoff.seq)
-        )
-    )
+    return store_of(session).open_stints(dossier)
 
 
 def all_stints(session: Session, dossier: Dossier) -> list[Handoff]:
@@ -53,16 +48,15 @@ class Slip:
     back with the rest of the transaction.
     """
 
-    def __init__(self, session: Session, dossier: Dossier) -> None:
-        self.session = session
+    def __init__(self, session: Session | Store, dossier: Dossier) -> None:
+        self.store = store_of(session)
         self.dossier = dossier
-        self.open = open_stints(session, dossier)
+        self.open = self.store.open_stints(dossier)
         self._seq: int | None = None
 
     def _next_seq(self) -> int:
         if self._seq is None:
-            self._seq = self.session.scalar(
-                select(func.max(Handoff.seq)).where(Handoff.dossier_id == self.dossier.id)) or 0
+            self._seq = self.store.max_seq(self.dossier)
         self._seq += 1
         return self._seq
 
@@ -72,7 +66,7 @@ class Slip:
             dossier_id=self.dossier.id, seq=self._next_seq(), from_unit_id=from_unit_id, to_unit_id=to_unit_id,
             handed_at=now, handed_by_id=actor.id if actor else None, due_at=due_at, note=note,
         )
-        self.session.add(stint)
+        self.store.add(stint)
         self.open.append(stint)
         return stint
 
@@ -135,13 +129,13 @@ def finish(stint: Handoff, now: datetime, tz: ZoneInfo) -> None:
     stint.timing = judge(now, stint.due_at, tz) if stint.due_at else None
 
 
-def mark_received(session: Session, dossier: Dossier, unit_id: int, user: User, now: datetime) -> None:
+def mark_received(session: Session | Store, dossier: Dossier, unit_id: int, user: User, now: datetime) -> None:
     """The first person of a unit to take up the dossier signs for it."""
     Slip(session, dossier).mark_received(unit_id, user, now)
 
 
-def shift_due_dates(session: Session, dossier: Dossier, shift) -> None:
+def shift_due_dates(session: Session | Store, dossier: Dossier, shift) -> None:
     """Apply ``shift`` (a function of a due date) to open stints, e.g. after a pause."""
-    for stint in open_stints(session, dossier):
+    for stint in store_of(session).open_stints(dossier):
         if stint.due_at is not None:
             stint.due_at = shift(stint.due_at)

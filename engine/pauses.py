@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import handoffs
 from engine.calendar import WorkCalendar
-from engine.models import Dossier, Pause, Task, TaskState, User
+from engine.models import Dossier, Pause, Task, User
+from engine.rowstore import Store, store_of
 
 
 def start(
-    session: Session,
+    session: Session | Store,
     dossier: Dossier,
     kind: str,
     now: datetime,
@@ -43,15 +43,11 @@ def start(
     return pause
 
 
-def current(session: Session, dossier: Dossier) -> Pause | None:
-    return session.scalar(
-        select(Pause)
-        .where(Pause.dossier_id == dossier.id, Pause.ended_at.is_(None))
-        .order_by(Pause.id.desc())
-    )
+def current(session: Session | Store, dossier: Dossier) -> Pause | None:
+    return store_of(session).current_pause(dossier)
 
 
-def end(session: Session, dossier: Dossier, now: datetime, calendar: WorkCalendar) -> int:
+def end(session: Session | Store, dossier: Dossier, now: datetime, calendar: WorkCalendar) -> int:
     """Restart the clock; return the working minutes it stood still."""
     pause = current(session, dossier)
     started = pause.started_at if pause else dossier.paused_since
@@ -68,13 +64,11 @@ def end(session: Session, dossier: Dossier, now: datetime, calendar: WorkCalenda
     return minutes
 
 
-def _shift(session: Session, dossier: Dossier, minutes: int, calendar: WorkCalendar) -> None:
+def _shift(session: Session | Store, dossier: Dossier, minutes: int, calendar: WorkCalendar) -> None:
     def shift(moment: datetime) -> datetime:
         return calendar.add_working_minutes(moment, minutes)
 
     dossier.due_at = shift(dossier.due_at)
-    for task in session.scalars(
-        select(Task).where(Task.dossier_id == dossier.id, Task.state == TaskState.OPEN)
-    ):
+    for task in store_of(session).open_tasks(dossier):
         task.due_at = shift(task.due_at)
     handoffs.shift_due_dates(session, dossier, shift)

@@ -19,15 +19,16 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import handoffs, pauses
 from engine.calendar import WorkCalendar
 from engine.errors import RuleViolation
 from engine.models import Dossier, DossierStatus, Task, TaskState, User
+from engine.rowstore import OrmStore, Store
 from engine.scripting import SCRIPT_ENGINE, expression_error_in
 from engine.specs import CompiledProcedure
+from engine.timers import plan_timers
 from engine.workflow_state import dump_state, load_state
 
 _NOT_FINISHED = int(SpiffState.NOT_FINISHED_MASK)
@@ -106,6 +107,10 @@ class Mover:
     calendar: WorkCalendar
     now: datetime
     actor: User | None
+    store: Store | None = None
+
+    def __post_init__(self) -> None:
+        self.store = self.store or OrmStore(self.session)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -119,7 +124,7 @@ class Mover:
         """
         step = Step()
         open_rows = {t.spiff_id: t for t in self._open_rows()}
-        slip = slip or handoffs.Slip(self.session, self.dossier)
+        slip = slip or handoffs.Slip(self.store, self.dossier)
         ready = {str(t.id): t for t in ready_human_tasks(workflow)}
         for spiff_id, row in open_rows.items():
             if spiff_id not in ready:
@@ -141,14 +146,13 @@ class Mover:
             busy = {row.unit_id for row in open_rows.values() if row.state == TaskState.OPEN}
             busy.update(row.unit_id for row in step.opened)
             slip.close_idle(busy, now=self.now, tz=self.tz)
+            plan_timers(self.session, self.dossier, workflow, self.now, self.calendar, self.compiled)
             self.dossier.state = dump_state(workflow)
         return step
 
     def _open_rows(self) -> list[Task]:
         """Rows open in the database and not closed earlier in this transaction."""
-        rows = self.session.scalars(
-            select(Task).where(Task.dossier_id == self.dossier.id, Task.state == TaskState.OPEN))
-        return [row for row in rows if row.state == TaskState.OPEN]
+        return self.store.open_tasks(self.dossier)
 
     def _open_row(self, task: SpiffTask) -> Task:
         info = self.compiled.steps.get(task.task_spec.name)
@@ -167,7 +171,7 @@ class Mover:
             created_at=self.now,
             due_at=self._step_due(info.minutes if info else 0),
         )
-        self.session.add(row)
+        self.store.add(row)
         return row
 
     def _extend_stint(self, due: datetime, task: Task) -> datetime:
@@ -188,7 +192,7 @@ class Mover:
         for row in opened:
             if row.clock_paused and self.dossier.paused_since is None:
                 pauses.start(
-                    self.session,
+                    self.store,
                     self.dossier,
                     "step",
                     self.now,

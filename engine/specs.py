@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
 from engine.errors import InvalidProcedure
 from engine.extensions import LaneInfo, ProcedureInfo, StepInfo
+from engine.timers import make_timers_deterministic
 from engine.validation import analyse
 
 DEFAULT_CACHE_SIZE = 256
@@ -39,6 +40,7 @@ class CompiledProcedure:
     spec: BpmnProcessSpec
     subprocess_specs: Mapping[str, BpmnProcessSpec]
     sha256: str
+    has_timers: bool = False  # worth planning timer due work for (see engine.timers)
 
 
 def compile_procedure(
@@ -72,6 +74,7 @@ def compile_procedure(
         spec=analysis.spec,
         subprocess_specs=MappingProxyType(dict(analysis.subprocess_specs)),
         sha256=hashlib.sha256(source).hexdigest(),
+        has_timers=make_timers_deterministic(analysis.spec, analysis.subprocess_specs),
     )
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import access, events, handoffs, pauses
 from engine.context import Context
@@ -16,6 +15,7 @@ from engine.deployment import compiled_by_id
 from engine.errors import Conflict, NotFound, RuleViolation
 from engine.forms import validate_submission
 from engine.models import Dossier, DossierStatus, Procedure, ProcedureVersion, Task, TaskState, User
+from engine.rowstore import RowStore
 from engine.runtime import Mover, load_workflow, run_engine, spiff_task
 
 
@@ -74,31 +74,41 @@ def get_task(session: Session, task_id: int, *, with_state: bool = False) -> Tas
     return task
 
 
+def _row_of(store: RowStore, task_id: int, *, with_state: bool) -> Task:
+    if not 0 < task_id < 2**31:
+        raise NotFound(f"Task {task_id} does not exist")
+    task = store.task_with_dossier(task_id, with_state=with_state)
+    if task is None:
+        raise NotFound(f"Task {task_id} does not exist")
+    return task
+
+
+def _stale(dossier: Dossier) -> Callable[[], Conflict]:
+    return lambda: Conflict(f"Dossier {dossier.code} was changed by someone else at the same time; "
+                            "reload and try again")
+
+
 def claim(ctx: Context, session: Session, task_id: int, actor: User) -> Task:
-    """Take a step for oneself; exactly one of two simultaneous claims wins."""
-    task = get_task(session, task_id)
+    """Take a step for oneself; exactly one of two simultaneous claims wins.
+
+    Rows travel by plain SQL (``engine.rowstore``): a claim is a clerk's most
+    frequent click after opening the inbox.
+    """
+    store = RowStore(session)
+    task = _row_of(store, task_id, with_state=False)
     access.require_task(actor, task)
     if task.state != TaskState.OPEN:
         raise RuleViolation(f"Step '{task.step_name}' is already finished")
     if task.claimed_by_id == actor.id:
-        return task
+        return store.attach(task)
     now = ctx.clock.now()
-    won = session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.state == TaskState.OPEN, Task.claimed_by_id.is_(None))
-        .values(claimed_by_id=actor.id, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won != 1:
+    if not store.claim(task, actor.id, now):
         raise Conflict(f"Step '{task.step_name}' has just been taken by someone else")
-    set_committed_value(task, "claimed_by_id", actor.id)
-    set_committed_value(task, "claimed_at", now)
     dossier = task.dossier
-    handoffs.mark_received(session, dossier, task.unit_id, actor, now)
-    events.record(
-        session, dossier, "claimed", now, actor, from_status=dossier.status, task=task, step=task.step
-    )
-    return task
+    handoffs.mark_received(store, dossier, task.unit_id, actor, now)
+    events.record(store, dossier, "claimed", now, actor, from_status=dossier.status, task=task, step=task.step)
+    store.flush(_stale(dossier))
+    return store.attach(task)
 
 
 def release(ctx: Context, session: Session, task_id: int, actor: User) -> Task:
@@ -138,10 +148,13 @@ def complete(
     """Finish a step with its form data and move the dossier on.
 
     Only the step's declared fields enter the dossier. The dossier row's
-    version column makes a second, simultaneous completion fail with a
-    conflict at commit instead of running the step twice.
+    version makes a second, simultaneous completion fail with a conflict
+    instead of running the step twice. Rows travel by plain SQL
+    (``engine.rowstore``), the cost of a step being what the service is
+    measured by.
     """
-    task = get_task(session, task_id, with_state=True)
+    store = RowStore(session)
+    task = _row_of(store, task_id, with_state=True)
     access.require_task(actor, task)
     if task.state != TaskState.OPEN:
         raise Conflict(f"Step '{task.step_name}' has already been completed")
@@ -155,30 +168,31 @@ def complete(
     compiled = compiled_by_id(ctx, session, dossier.procedure_version_id)
     step = compiled.steps.get(task.step)
     cleaned = validate_submission(step.fields if step else (), data, from_form=from_form)
-    with session.no_autoflush:
-        _advance(ctx, session, task, dossier, compiled, actor, cleaned)
-    return task
+    _advance(ctx, store, task, dossier, compiled, actor, cleaned)
+    store.flush(_stale(dossier))
+    return store.attach(task)
 
 
-def _advance(ctx: Context, session: Session, task: Task, dossier: Dossier, compiled, actor: User,
+def _advance(ctx: Context, store: RowStore, task: Task, dossier: Dossier, compiled, actor: User,
              cleaned: dict[str, Any]) -> None:
-    """Run the step in the workflow and mirror the result; written out once, at commit."""
+    """Run the step in the workflow and mirror the result in the rows."""
     now = ctx.clock.now()
-    calendar = ctx.calendar(session)
+    calendar = ctx.calendar(store.session)
     workflow = load_workflow(compiled, dossier)
     target = spiff_task(workflow, task)
     target.data.update(cleaned)
     target.run()
     run_engine(workflow)
     _close(task, actor, now, calendar)
-    slip = handoffs.Slip(session, dossier)
+    slip = handoffs.Slip(store, dossier)
     slip.mark_received(task.unit_id, actor, now)
     if task.clock_paused and dossier.paused_since is not None:
-        pauses.end(session, dossier, now, calendar)
-    Mover(session, dossier, compiled, calendar, now, actor).sync(workflow, from_unit_id=task.unit_id, slip=slip)
+        pauses.end(store, dossier, now, calendar)
+    Mover(store.session, dossier, compiled, calendar, now, actor, store).sync(
+        workflow, from_unit_id=task.unit_id, slip=slip)
     dossier.data = {**(dossier.data or {}), **cleaned}
     events.record(
-        session,
+        store,
         dossier,
         "completed",
         now,

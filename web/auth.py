@@ -63,8 +63,8 @@ def engine_ctx() -> Context:
 
 
 def actor(session: Session) -> User:
-    """The signed-in user as a row of ``session``, for engine operations."""
-    user = session.get(User, current_user.id)
+    """The signed-in user as a row of ``session``, for engine operations (roles in the same statement)."""
+    user = session.get(User, current_user.id, options=[joinedload(User.role_rows)])
     if user is None or not user.active:
         abort(401)
     return user

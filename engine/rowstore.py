@@ -1,0 +1,325 @@
+"""Plain-SQL reads and writes of one dossier's rows, for the steps clerks repeat all day.
+
+Claiming and completing a step touch a handful of rows of one dossier. Run
+through the ORM's unit of work, the bookkeeping around those few rows cost
+two thirds of a step (see benchmarks/README.md). Here they are read with one
+hand-written statement per kind into ordinary mapped instances that no
+session tracks, changed by the same engine code as everywhere else, and
+written back as plain UPDATE and INSERT statements on the session's own
+connection, inside its transaction. Column values pass through the column
+types' own SQLAlchemy processors, so they are stored exactly as the ORM
+stores them.
+
+Everything that is not a hot path keeps using the ORM; ``Store`` is the
+interface both sides offer to the code that moves a dossier
+(``engine.handoffs``, ``engine.runtime``, ``engine.pauses``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from functools import cache
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Dialect, func, insert, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
+
+from engine.errors import Conflict
+from engine.models import Base, Dossier, Event, Handoff, Pause, Task, TaskState
+
+M = TypeVar("M", bound=Base)
+_PARAM = re.compile(r":(\w+)")
+
+
+class Store(Protocol):
+    """What moving a dossier needs from persistence, whichever way rows travel."""
+
+    def add(self, obj: Base) -> None: ...
+
+    def open_tasks(self, dossier: Dossier) -> list[Task]: ...
+
+    def open_stints(self, dossier: Dossier) -> list[Handoff]: ...
+
+    def max_seq(self, dossier: Dossier) -> int: ...
+
+    def record_event(self, values: dict[str, Any]) -> None: ...
+
+    def current_pause(self, dossier: Dossier) -> Pause | None: ...
+
+
+class OrmStore:
+    """The ``Store`` of ordinary ORM sessions."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, obj: Base) -> None:
+        self.session.add(obj)
+
+    def open_tasks(self, dossier: Dossier) -> list[Task]:
+        rows = self.session.scalars(
+            select(Task).where(Task.dossier_id == dossier.id, Task.state == TaskState.OPEN).order_by(Task.id))
+        # Rows closed earlier in this transaction but not yet flushed still read as open.
+        return [row for row in rows if row.state == TaskState.OPEN]
+
+    def open_stints(self, dossier: Dossier) -> list[Handoff]:
+        return list(self.session.scalars(
+            select(Handoff)
+            .where(Handoff.dossier_id == dossier.id, Handoff.finished_at.is_(None))
+            .order_by(Handoff.seq)))
+
+    def max_seq(self, dossier: Dossier) -> int:
+        return self.session.scalar(select(func.max(Handoff.seq)).where(Handoff.dossier_id == dossier.id)) or 0
+
+    def record_event(self, values: dict[str, Any]) -> None:
+        # Events are never read back in the same transaction: a plain INSERT skips the unit of work.
+        self.session.execute(insert(Event).values(**values))
+
+    def current_pause(self, dossier: Dossier) -> Pause | None:
+        return self.session.scalar(
+            select(Pause).where(Pause.dossier_id == dossier.id, Pause.ended_at.is_(None)).order_by(Pause.id.desc()))
+
+
+def store_of(session: Session | Store) -> Store:
+    """The store behind a session, or the store itself."""
+    return OrmStore(session) if isinstance(session, Session) else session
+
+
+class _Codec:
+    """Column names and value processors of one table for one dialect."""
+
+    def __init__(self, model: type[Base], dialect: Dialect) -> None:
+        table = model.__table__
+        self.model = model
+        self.table = table.name
+        self.columns = [c.name for c in table.columns]
+        self.to_db = {c.name: c.type._cached_bind_processor(dialect) for c in table.columns}
+        self.from_db = {c.name: c.type._cached_result_processor(dialect, None) for c in table.columns}
+        self.defaults = {
+            c.name: c.default.arg for c in table.columns
+            if c.default is not None and c.default.is_scalar
+        } | {
+            c.name: c.default.arg for c in table.columns
+            if c.default is not None and c.default.is_callable
+        }
+        self.select_list = ", ".join(f"{self.table}.{name}" for name in self.columns)
+        self.select_list_without_state = ", ".join(
+            f"{self.table}.{name}" for name in self.columns if name != "state")
+
+    def bind(self, name: str, value: Any) -> Any:
+        process = self.to_db[name]
+        return process(value) if process is not None and value is not None else value
+
+    def instance(self, values: Iterable[Any], *, without_state: bool = False) -> Base:
+        """A mapped instance holding ``values`` as loaded, so later changes show as history."""
+        obj = self.model._sa_class_manager.new_instance()
+        state = instance_state(obj)
+        loaded = state.dict
+        names = [n for n in self.columns if n != "state"] if without_state else self.columns
+        for name, value in zip(names, values, strict=True):
+            process = self.from_db[name]
+            loaded[name] = process(value) if process is not None and value is not None else value
+        state.key = self.identity(loaded["id"])
+        return obj
+
+    def identity(self, pk: int) -> tuple:
+        return self.model.__mapper__.identity_key_from_primary_key([pk])
+
+    def default(self, name: str) -> Any:
+        value = self.defaults.get(name)
+        if callable(value):
+            return value(None)
+        return value
+
+
+@cache
+def _codec(model: type[Base], dialect_name: str, dialect: Dialect) -> _Codec:
+    return _Codec(model, dialect)
+
+
+class RowStore:
+    """One dossier's rows, read and written by plain SQL within the session's transaction."""
+
+    no_autoflush = nullcontext()
+
+    def __init__(self, session: Session) -> None:
+        if session.new or session.dirty or session.deleted:
+            session.flush()
+        self.session = session
+        connection = session.connection()
+        self.dialect = connection.dialect
+        self._raw = connection.connection.driver_connection
+        self._pyformat = self.dialect.name != "sqlite"
+        self._loaded: list[Base] = []
+        self._identity: dict[tuple[type, int], Base] = {}
+        self._new: list[Base] = []
+        self._events: list[dict[str, Any]] = []
+        self._conflict: Callable[[], Conflict] | None = None
+
+    # ------------------------------------------------------------------ reading
+    def codec(self, model: type[Base]) -> _Codec:
+        return _codec(model, self.dialect.name, self.dialect)
+
+    def _sql(self, sql: str) -> str:
+        return _PARAM.sub(r"%(\1)s", sql) if self._pyformat else sql
+
+    def _run(self, sql: str, params: dict[str, Any]):
+        cursor = self._raw.cursor()
+        cursor.execute(self._sql(sql), params)
+        return cursor
+
+    def _known(self, obj: M) -> M:
+        """One instance per row, as in a session: a row read twice is the instance already changed."""
+        key = (type(obj), obj.id)
+        known = self._identity.get(key)
+        if known is None:
+            self._identity[key] = obj
+            self._loaded.append(obj)
+            return obj
+        return known
+
+    def _rows(self, model: type[M], where: str, params: dict[str, Any], order: str = "") -> list[M]:
+        codec = self.codec(model)
+        sql = f"SELECT {codec.select_list} FROM {codec.table} WHERE {where}{order}"
+        return [self._known(codec.instance(values)) for values in self._run(sql, params).fetchall()]
+
+    def task_with_dossier(self, task_id: int, *, with_state: bool) -> Task | None:
+        """The task and its dossier (with its workflow state if asked) in one statement."""
+        tasks, dossiers = self.codec(Task), self.codec(Dossier)
+        dossier_list = dossiers.select_list if with_state else dossiers.select_list_without_state
+        sql = (f"SELECT {tasks.select_list}, {dossier_list} FROM task "
+               "JOIN dossier ON dossier.id = task.dossier_id WHERE task.id = :id")
+        found = self._run(sql, {"id": task_id}).fetchone()
+        if found is None:
+            return None
+        width = len(tasks.columns)
+        task = self._known(tasks.instance(found[:width]))
+        dossier = self._known(dossiers.instance(found[width:], without_state=not with_state))
+        task.__dict__["dossier"] = dossier
+        return task
+
+    def open_tasks(self, dossier: Dossier) -> list[Task]:
+        rows = self._rows(Task, "dossier_id = :d AND state = :s", {"d": dossier.id, "s": str(TaskState.OPEN)},
+                          " ORDER BY id")
+        return [row for row in rows if row.state == TaskState.OPEN]
+
+    def current_pause(self, dossier: Dossier) -> Pause | None:
+        rows = self._rows(Pause, "dossier_id = :d AND ended_at IS NULL", {"d": dossier.id}, " ORDER BY id DESC")
+        return rows[0] if rows else None
+
+    def open_stints(self, dossier: Dossier) -> list[Handoff]:
+        return self._rows(Handoff, "dossier_id = :d AND finished_at IS NULL", {"d": dossier.id}, " ORDER BY seq")
+
+    def max_seq(self, dossier: Dossier) -> int:
+        found = self._run("SELECT max(seq) FROM handoff WHERE dossier_id = :d", {"d": dossier.id}).fetchone()
+        return found[0] or 0
+
+    # ------------------------------------------------------------------ writing
+    def add(self, obj: Base) -> None:
+        self._new.append(obj)
+
+    def record_event(self, values: dict[str, Any]) -> None:
+        self._events.append(values)
+
+    def claim(self, task: Task, user_id: int, at) -> bool:
+        """Take an open, unclaimed step; False when someone else was faster."""
+        codec = self.codec(Task)
+        cursor = self._run(
+            "UPDATE task SET claimed_by_id = :u, claimed_at = :at "
+            "WHERE id = :id AND state = :s AND claimed_by_id IS NULL",
+            {"u": user_id, "at": codec.bind("claimed_at", at), "id": task.id, "s": str(TaskState.OPEN)})
+        if cursor.rowcount != 1:
+            return False
+        task.__dict__.update(claimed_by_id=user_id, claimed_at=at)
+        return True
+
+    def flush(self, conflict: Callable[[], Conflict]) -> None:
+        """Write every change: new tasks first (others refer to them), the dossier under its version."""
+        for obj in self._loaded:
+            if isinstance(obj, Dossier):
+                self._update_dossier(obj, conflict)
+            else:
+                self._update(obj)
+        for obj in sorted(self._new, key=lambda o: not isinstance(o, Task)):
+            self._insert(obj)
+        codec = self.codec(Event)
+        for values in self._events:
+            self._insert_values(codec, {**values, "task_id": values.get("task_id")}, returning=False)
+        self._loaded, self._new, self._events = [], [], []
+
+    def _changes(self, obj: Base) -> dict[str, Any]:
+        state = instance_state(obj)
+        names = self.codec(type(obj)).columns
+        changed = {name: state.dict[name] for name in state.committed_state if name in names}
+        state._commit_all(state.dict)
+        return changed
+
+    def _update(self, obj: Base) -> None:
+        changed = self._changes(obj)
+        if not changed:
+            return
+        codec = self.codec(type(obj))
+        sets = ", ".join(f"{name} = :{name}" for name in changed)
+        params = {name: codec.bind(name, value) for name, value in changed.items()}
+        self._run(f"UPDATE {codec.table} SET {sets} WHERE id = :pk", {**params, "pk": obj.id})
+
+    def _update_dossier(self, dossier: Dossier, conflict: Callable[[], Conflict]) -> None:
+        changed = self._changes(dossier)
+        changed.pop("version", None)
+        if not changed:
+            return
+        codec = self.codec(Dossier)
+        sets = ", ".join(f"{name} = :{name}" for name in changed)
+        params = {name: codec.bind(name, value) for name, value in changed.items()}
+        cursor = self._run(f"UPDATE dossier SET {sets}, version = :new_version WHERE id = :pk AND version = :old",
+                           {**params, "pk": dossier.id, "old": dossier.version, "new_version": dossier.version + 1})
+        if cursor.rowcount != 1:
+            raise conflict()
+        dossier.__dict__["version"] = dossier.version + 1
+
+    def _insert(self, obj: Base) -> None:
+        codec = self.codec(type(obj))
+        values = dict(obj.__dict__)
+        if isinstance(obj, Pause) and values.get("task") is not None:
+            values["task_id"] = values["task"].id
+        row = {name: values[name] if name in values else codec.default(name)
+               for name in codec.columns if name != "id"}
+        obj.__dict__["id"] = self._insert_values(codec, row, returning=True)
+        state = instance_state(obj)
+        state.key = codec.identity(obj.id)
+        state._commit_all(state.dict)
+
+    def _insert_values(self, codec: _Codec, row: dict[str, Any], *, returning: bool) -> int | None:
+        names = [name for name in codec.columns if name != "id"]
+        params = {name: codec.bind(name, row.get(name, codec.default(name))) for name in names}
+        sql = (f"INSERT INTO {codec.table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+               + (" RETURNING id" if returning else ""))
+        cursor = self._run(sql, params)
+        return cursor.fetchone()[0] if returning else None
+
+    def attach(self, task: Task) -> Task:
+        """The session's instance of the task (and its dossier), showing what was written here.
+
+        Callers go on using the session: its lazy relationships, its later
+        queries. A copy the session already held is refreshed in place, with
+        no query; otherwise the instance written here joins the session.
+        """
+        dossier = task.__dict__.get("dossier")
+        if dossier is not None:
+            task.__dict__["dossier"] = self._refresh_cached(dossier)
+        return self._refresh_cached(task)
+
+    def _refresh_cached(self, obj: M) -> M:
+        cached = self.session.identity_map.get(instance_state(obj).key)
+        if cached is None:
+            self.session.add(obj)
+            return obj
+        if cached is obj:
+            return obj
+        for name in self.codec(type(obj)).columns:
+            if name in obj.__dict__:
+                set_committed_value(cached, name, obj.__dict__[name])
+        return cached
