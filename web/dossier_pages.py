@@ -64,6 +64,7 @@ ACTION_LABELS = {
     "refused": _l("Từ chối giải quyết"),
     "withdrawn": _l("Công dân rút hồ sơ"),
     "returned": _l("Trả kết quả cho công dân"),
+    "timer_fired": _l("Hẹn giờ đến hạn"),
 }
 CHANNEL_LABELS = {"counter": _l("Trực tiếp"), "online": _l("Trực tuyến"), "post": _l("Bưu chính")}
 PAUSE_LABELS = {"supplement": _l("Chờ bổ sung hồ sơ"), "step": _l("Tạm dừng theo quy trình")}
