@@ -12,7 +12,7 @@ install: $(VENV)/.installed assets translations
 # Front-end libraries come from npm (committed package-lock.json) and are served by us: no CDN.
 assets: web/static/vendor/.built
 
-web/static/vendor/.built: package.json package-lock.json scripts/build-assets.mjs $(wildcard web/assets/*.js web/assets/*/*.js web/assets/*/*.json web/assets/*/*/*.js web/assets/*/*/*.jsx)
+web/static/vendor/.built: package.json package-lock.json scripts/build-assets.mjs $(wildcard web/assets/*.js web/assets/*/*.js web/assets/*/*.json web/assets/*/*/*.js web/assets/*/*/*.jsx web/assets/*/*.css web/assets/*/*.jsx)
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run --silent build
 	touch $@
