@@ -46,6 +46,7 @@ class PublicView:
     supplement_reason: str
     returned_at: datetime | None
     receiving_unit: str
+    answer: str = ""  # citizen feedback (PAKN-01): the unit's answer, personal data blanked
 
 
 PHONE4_RE = re.compile(r"[0-9]{4}")
@@ -79,11 +80,25 @@ def _view(session: Session, dossier: Dossier) -> PublicView:
     if dossier.status == "awaiting_supplement":
         pause = session.scalar(select(Pause).where(Pause.dossier_id == dossier.id, Pause.kind == "supplement")
                                .order_by(Pause.id.desc()))
+    fields = {"status_text": STATUS_TEXT.get(dossier.status, dossier.status)} | _feedback_fields(dossier)
     return PublicView(
         code=dossier.code, procedure=dossier.procedure_version.name, status=dossier.status,
-        status_text=STATUS_TEXT.get(dossier.status, dossier.status), received_at=dossier.received_at,
+        received_at=dossier.received_at,
         due_at=dossier.due_at, current_steps=tuple((s, u) for s, u in steps),
         missing=tuple(pause.missing) if pause else (), supplement_reason=pause.reason if pause else "",
         returned_at=dossier.closed_at if dossier.status == "returned" else None,
-        receiving_unit=dossier.receiving_unit.name,
+        receiving_unit=dossier.receiving_unit.name, **fields,
     )
+
+
+def _feedback_fields(dossier: Dossier) -> dict:
+    """A feedback case shows the answer instead of a result to collect."""
+    from engine import feedback
+
+    if not feedback.is_feedback(dossier):
+        return {}
+    answer = feedback.public_answer(dossier)
+    fields = {"answer": answer}
+    if answer:
+        fields["status_text"] = N_("Đã trả lời phản ánh, kiến nghị")
+    return fields

@@ -35,8 +35,9 @@ def create_app(ctx: Context | None = None, *, testing: bool = False) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from web import auth, errors, i18n
+    from web import auth, errors, i18n, observability
 
+    observability.init_app(app)  # first: every request gets its id before any other hook can answer
     csrf.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
@@ -67,3 +68,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(inbox_bp)
     app.register_blueprint(dossiers_bp)
     from web.counter import bp as counter_bp; app.register_blueprint(counter_bp)  # noqa: E702, I001
+    from web.notifications import bp as notifications_bp; app.register_blueprint(notifications_bp)  # noqa: E702, I001
+    from web.designer import bp as designer_bp; app.register_blueprint(designer_bp)  # noqa: E702, I001
+    from web.reports import bp as reports_bp; app.register_blueprint(reports_bp)  # noqa: E702, I001
+    from web.feedback import bp as feedback_bp; app.register_blueprint(feedback_bp)  # noqa: E702, I001
+    from web.procedure_pages import bp as procedures_bp; app.register_blueprint(procedures_bp)  # noqa: E702, I001

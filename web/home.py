@@ -25,6 +25,9 @@ NAVIGATION = (
     ("counter.index", ("clerk",), N_("Tiếp nhận và trả kết quả")),
     ("inbox.index", ("specialist", "leader"), N_("Hồ sơ cần xử lý")),
     ("dossiers.search", ("clerk", "specialist", "leader"), N_("Tìm hồ sơ")),
+    ("designer.index", ("designer",), N_("Thiết kế quy trình")),
+    ("reports.index", ("leader", "clerk"), N_("Báo cáo, thống kê")),
+    ("procedures.index", ("leader", "designer"), N_("Điểm ùn tắc")),
 )
 
 

@@ -7,6 +7,7 @@ from engine.models.accounts import ApiToken, RateBucket
 from engine.models.attachments import Attachment
 from engine.models.base import Base
 from engine.models.calendar import CalendarDay
+from engine.models.deadlines import DueWork, MailOutbox, Notification
 from engine.models.dossiers import (
     CodeSequence,
     Dossier,
@@ -20,8 +21,10 @@ from engine.models.dossiers import (
     TaskState,
     Timing,
 )
+from engine.models.drafts import ProcedureDraft
 from engine.models.organisation import ROLES, Jurisdiction, Unit, User, UserRole
 from engine.models.procedures import Procedure, ProcedureVersion
+from engine.models.reports import ReportDay, ReportWatermark
 
 __all__ = [
     "ROLES",
@@ -33,14 +36,20 @@ __all__ = [
     "Dossier",
     "DossierComponent",
     "DossierStatus",
+    "DueWork",
     "Event",
     "Extension",
     "Handoff",
     "Jurisdiction",
+    "MailOutbox",
+    "Notification",
     "Pause",
     "Procedure",
+    "ProcedureDraft",
     "ProcedureVersion",
     "RateBucket",
+    "ReportDay",
+    "ReportWatermark",
     "Task",
     "TaskState",
     "Timing",
