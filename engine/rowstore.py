@@ -301,11 +301,12 @@ class RowStore:
         return cursor.fetchone()[0] if returning else None
 
     def attach(self, task: Task) -> Task:
-        """The session's instance of the task (and its dossier), showing what was written here.
+        """The task (and its dossier) as the caller should go on seeing them.
 
-        Callers go on using the session: its lazy relationships, its later
-        queries. A copy the session already held is refreshed in place, with
-        no query; otherwise the instance written here joins the session.
+        A copy the session holds is refreshed in place, with no query, so a
+        caller that loaded the task first keeps using it, lazy relationships
+        included. Otherwise the task comes back as written, outside the
+        session: its columns and its dossier, nothing to load lazily.
         """
         dossier = task.__dict__.get("dossier")
         if dossier is not None:
@@ -314,10 +315,7 @@ class RowStore:
 
     def _refresh_cached(self, obj: M) -> M:
         cached = self.session.identity_map.get(instance_state(obj).key)
-        if cached is None:
-            self.session.add(obj)
-            return obj
-        if cached is obj:
+        if cached is None or cached is obj:
             return obj
         for name in self.codec(type(obj)).columns:
             if name in obj.__dict__:

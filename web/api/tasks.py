@@ -73,7 +73,8 @@ def inbox(session, user):
 @api_view(write=True)
 def claim(session, user, task_id: int):
     """Take the step for oneself; of two simultaneous claims one wins, the other gets 409."""
-    task = tasks.claim(engine_ctx(), session, _task(session, task_id).id, user)
+    task = _task(session, task_id)  # held, so the engine refreshes this very instance
+    tasks.claim(engine_ctx(), session, task.id, user)
     session.flush()
     return task_json(session, task)
 
@@ -99,7 +100,7 @@ def complete(session, user, task_id: int):
     if expected is not None and (type(expected) is not int or not 0 <= expected <= MAX_ID):
         raise InvalidInput("'expected_version' must be a whole number",
                            [Problem("A whole number", "expected_version")])
-    task = tasks.complete(engine_ctx(), session, _task(session, task_id).id, user, data,
-                          expected_version=expected)
+    task = _task(session, task_id)  # held, so the engine refreshes this very instance
+    tasks.complete(engine_ctx(), session, task.id, user, data, expected_version=expected)
     session.flush()
     return {"task": task_json(session, task), "dossier": dossier_ref(task.dossier)}
