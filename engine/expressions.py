@@ -885,7 +885,40 @@ def _guarded(evaluator: Evaluator, run: _Run) -> object:
 def _compile_tree(node: ast.AST) -> tuple[Evaluator, frozenset[str]]:
     _check_shape(node)
     compiler = _Compiler()
-    return compiler.compile(node), frozenset(compiler.names)
+    evaluator = compiler.compile(node)
+    _probe_constant_parts(node)
+    return evaluator, frozenset(compiler.names)
+
+
+_PROBED = (ast.BinOp, ast.UnaryOp, ast.Call, ast.Compare, ast.Subscript)
+
+
+def _probe_constant_parts(root: ast.AST) -> None:
+    """Evaluate once, at compile time, each largest part that reads no data.
+
+    Such a part gives the same answer for every dossier, so if it fails
+    (``9**9**9``, ``'a' * 10**9``, ``1/0``) it can never work: the designer
+    hears it when deploying, not a clerk in the middle of a dossier.
+    """
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _PROBED) and not any(isinstance(n, ast.Name) for n in ast.walk(node)):
+            try:
+                _Compiler().compile(node)(_Run({}))
+            except ExpressionError as err:
+                raise _refuse(node, f"{err}; this part reads no data, so it fails for every dossier") from None
+            continue
+        stack.extend(_always_evaluated(node))
+
+
+def _always_evaluated(node: ast.AST) -> list[ast.AST]:
+    """The parts of ``node`` that every evaluation reaches: not a branch that may be skipped."""
+    if isinstance(node, ast.IfExp):
+        return [node.test]
+    if isinstance(node, ast.BoolOp):
+        return node.values[:1]
+    return list(ast.iter_child_nodes(node))
 
 
 def compile_expression(text: str) -> Expression:

@@ -397,7 +397,20 @@ def test_repeated_references_count_at_full_size() -> None:
     ],
 )
 def test_runtime_errors_are_expression_errors_with_plain_messages(text: str, message: str) -> None:
-    assert refused(text) == message
+    # A part that reads no data is refused when compiled already, with the same plain message first.
+    assert refused(text).split("; this part reads no data")[0] == message
+
+
+@pytest.mark.parametrize("text", ["x > 9**9**9", "len('a' * 10**9) > n", "[0] * 10**9 == x"])
+def test_a_part_that_reads_no_data_and_fails_is_refused_at_compile_time(text: str) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(text)
+    assert "reads no data, so it fails for every dossier" in caught.value.message
+
+
+def test_a_failing_constant_in_a_branch_that_may_be_skipped_is_left_to_run_time() -> None:
+    assert compile_expression("x if x else 1 / 0").names == frozenset({"x"})
+    assert compile_expression("x or 1 / 0").names == frozenset({"x"})
 
 
 def test_unsupported_values_in_data_are_not_operated_on() -> None:

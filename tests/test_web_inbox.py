@@ -383,3 +383,19 @@ def test_the_inbox_page_costs_the_same_few_queries_whatever_its_length(deployed)
         with deployed.db.transaction() as session:
             claim(deployed, session, only_task(deployed, code).id, person(session, "hk.qldt.ld"))
     assert queries_for_inbox() == with_one
+
+
+def test_a_value_refused_as_too_long_is_not_sent_back_in_the_form(deployed):
+    code = receive_permit(deployed)
+    app = app_for(deployed)
+    specialist = signed_in(deployed, "hk.qldt.cv", app)
+    appraisal = only_task(deployed, code)
+    huge = "x" * 200_000  # the text field's limit is 100,000 characters
+    response = submit(specialist, appraisal.id, {
+        "dia_diem_xay_dung": "12 Hàng Bạc", "dien_tich_xay_dung": "120", "so_tang": "4",
+        "hop_le": "true", "can_kiem_tra": "false", "ghi_chu": huge,
+    })
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "x" * 1_000 not in page and len(page) < 100_000
+    assert "12 Hàng Bạc" in page  # the rest of the answers are kept

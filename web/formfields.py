@@ -88,6 +88,9 @@ def _stored_as_text(field: FieldDef, value: object) -> str:
     return str(value)
 
 
+ECHO_LIMIT = 1_000  # the longest refill of a field that has no length limit of its own
+
+
 def views(
     fields: Sequence[FieldDef],
     *,
@@ -112,6 +115,8 @@ def views(
         if widget == "date":
             value = _iso_date(str(value))
         described = field.describe()
+        if len(str(value)) > (described.get("max_length") or ECHO_LIMIT):
+            value = ""  # refused as too long: not sent back, so the error page stays small
         result.append(FieldView(
             key=field.key, type=field.type, label=field.label, required=field.required, options=field.options,
             widget=widget, value=str(value), errors=tuple(errors.get(field.key, ())),

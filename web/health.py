@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,12 +13,25 @@ from engine import schema
 bp = Blueprint("health", __name__)
 
 
+@lru_cache(maxsize=4)
+def _head(url: str) -> str | None:
+    """The code's newest revision: fixed for the life of the process, so read the scripts once."""
+    return schema.head_revision(_UrlOnly(url))  # type: ignore[arg-type]
+
+
+class _UrlOnly:
+    """Enough of a Database for ``schema.alembic_config`` (it only reads ``url``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
 def _status() -> dict[str, object]:
     ctx = current_app.extensions["motcua"]
     try:
         with ctx.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        current, head = schema.current_revision(ctx.db), schema.head_revision(ctx.db)
+        current, head = schema.current_revision(ctx.db), _head(ctx.db.url)
     except SQLAlchemyError as exc:
         return {"ok": False, "database": "unreachable", "error": type(exc).__name__}
     return {"ok": current == head, "database": ctx.db.dialect, "schema": current, "schema_head": head}

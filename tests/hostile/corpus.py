@@ -119,14 +119,19 @@ STATIC_EXPRESSIONS = [
     Case("long-loop-via-range", lambda: "sum(range(10**12))", "Calling 'range' is not allowed"),
     Case("star-unpacking", lambda: "max(*range(10**9))", "Unpacking with '*' is not allowed"),
     Case("too-long", lambda: "1+" * 5_000 + "1", "too long"),
+    # Parts that read no data give the same answer for every dossier: one that fails is refused at once.
+    Case("constant-huge-exponent", lambda: "9**9**9 > 0", "Exponent too large"),
+    Case("constant-big-string", lambda: "len('a' * 10**9) > 0", "The result would be too large"),
+    Case("constant-big-list", lambda: "len([0] * 10**9) > 0", "The result would be too large"),
+    Case("constant-huge-number", lambda: "10**99 * 10**99 * 10**99 > 0", "Number too large"),
 ]
 
 # Well-formed, so a procedure may carry them; refused when evaluated, at once, changing nothing.
 RUNTIME_EXPRESSIONS = [
-    Case("huge-exponent", lambda: "9**9**9 > 0", "Exponent too large"),
-    Case("big-string-multiplication", lambda: "len('a' * 10**9) > 0", "The result would be too large"),
-    Case("big-list-multiplication", lambda: "len([0] * 10**9) > 0", "The result would be too large"),
-    Case("huge-number", lambda: "10**99 * 10**99 * 10**99 > 0", "Number too large"),
+    Case("huge-exponent", lambda: "9**9**len(result) > 0", "Exponent too large"),
+    Case("big-string-multiplication", lambda: "len(result * 10**9) > 0", "The result would be too large"),
+    Case("big-list-multiplication", lambda: "len([result] * 10**9) > 0", "The result would be too large"),
+    Case("huge-number", lambda: "10**99 * 10**(90 + len(result)) > 0", "Number too large"),
 ]
 
 SCRIPTS = [
