@@ -320,4 +320,6 @@ class RowStore:
         for name in self.codec(type(obj)).columns:
             if name in obj.__dict__:
                 set_committed_value(cached, name, obj.__dict__[name])
+        # Related rows follow the new keys when next read (from the identity map when there).
+        self.session.expire(cached, [rel.key for rel in type(obj).__mapper__.relationships])
         return cached

@@ -62,13 +62,17 @@ def inbox(session: Session, query: InboxQuery) -> tuple[list[Task], int]:
 
 
 def get_task(session: Session, task_id: int, *, with_state: bool = False) -> Task:
-    """The task with its dossier in one query (and the dossier's workflow state if asked)."""
+    """The task with its dossier, unit and people in one query (and the dossier's workflow state if asked).
+
+    Every client shows these with the task; loading them lazily cost a round trip each.
+    """
     if not 0 < task_id < 2**31:
         raise NotFound(f"Task {task_id} does not exist")
     load = joinedload(Task.dossier)
     if with_state:
         load = load.undefer(Dossier.state)
-    task = session.scalar(select(Task).where(Task.id == task_id).options(load))
+    task = session.scalar(select(Task).where(Task.id == task_id).options(
+        load, joinedload(Task.unit), joinedload(Task.claimed_by), joinedload(Task.completed_by)))
     if task is None:
         raise NotFound(f"Task {task_id} does not exist")
     return task
@@ -121,7 +125,7 @@ def release(ctx: Context, session: Session, task_id: int, actor: User) -> Task:
         return task
     if task.claimed_by_id != actor.id and not actor.has_role("leader"):
         raise RuleViolation("Only the person who took this step, or the unit's leader, can release it")
-    task.claimed_by_id, task.claimed_at = None, None
+    task.claimed_by, task.claimed_by_id, task.claimed_at = None, None, None
     events.record(
         session,
         task.dossier,

@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from engine.models import ApiToken, User
 
@@ -30,13 +30,18 @@ def issue(session: Session, user: User, now: datetime, lifetime: timedelta = TOK
 
 
 def user_for(session: Session, token: str, now: datetime) -> User | None:
-    """The active user a valid, unexpired token belongs to, or None."""
+    """The active user a valid, unexpired token belongs to, or None.
+
+    One statement, the user's roles and unit joined in: it runs before every API call.
+    """
     if not token or len(token) > 200:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or row.expires_at <= now or not row.user.active:
-        return None
-    return row.user
+    return session.execute(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > now, User.active.is_(True))
+        .options(joinedload(User.role_rows), joinedload(User.unit))
+    ).unique().scalar_one_or_none()
 
 
 def revoke_all(session: Session, user: User) -> None:

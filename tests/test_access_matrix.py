@@ -169,6 +169,7 @@ page  POST /notifications/999999/read                    404 404 404 404 404 404
 page  POST /notifications/read-all                       D   D   D   D   D   D   D   D   D   D   D   D   D   D   D   L
 page  GET  /phan-anh                                     200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
 page  POST /phan-anh                                     400 400 400 400 400 400 400 400 400 400 400 400 400 400 400 400
+page  GET  /metrics                                      403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403
 page  GET  /tra-cuu?ma={h}&sdt=5678                      200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
 api   POST /api/v1/auth/token                            200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 401
 api   GET  /api/v1/openapi.json                          200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
