@@ -52,6 +52,7 @@ os.environ.setdefault("MOTCUA_PASSWORD_HASH_COST", "low")
 import httpx
 from sqlalchemy import make_url, text
 
+from benchmarks.machine import cpu_model
 from engine import schema
 from engine.database import Database
 from engine.settings import PROJECT_ROOT, WORKFLOWS_DIR
@@ -266,14 +267,7 @@ def actor_of(district: str, step: str) -> str:
 
 
 def machine_line() -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
     return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

@@ -62,6 +62,7 @@ from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, joinedload
 
+from benchmarks.machine import cpu_model
 from engine import schema
 from engine.clock import FixedClock
 from engine.context import Context
@@ -140,14 +141,7 @@ HEADER = (
 
 
 def machine() -> list[str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         f"machine: {cpus} CPUs (nproc), {model}, {platform.system()} {platform.release()}",

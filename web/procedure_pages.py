@@ -256,16 +256,22 @@ def index():
     return render_template("procedures/index.html", rows=rows)
 
 
+def _heat_map(ctx, session, code: str, version):
+    """The heat map over the dossiers the signed-in user may see, or None for an unknown procedure."""
+    try:
+        return heat_map(ctx, session, code[:MAX_CODE], version=version, scope=dossier_scope(session, actor(session)))
+    except NotFound:
+        return None
+
+
 @bp.get("/procedures/<code>")
 @roles_required(*PROCEDURE_VIEW_ROLES)
 def show(code: str):
     version = _version_arg()
     ctx = engine_ctx()
     with ctx.db.reading() as session:
-        user = actor(session)
-        try:
-            result = heat_map(ctx, session, code[:MAX_CODE], version=version, scope=dossier_scope(session, user))
-        except NotFound:
+        result = _heat_map(ctx, session, code, version)
+        if result is None:
             abort(404, _("Không tìm thấy thủ tục %(code)s.", code=code[:MAX_CODE]))
         data = heat_description(result)
         limit = session.scalar(select(ProcedureVersion.time_limit_days)
@@ -285,10 +291,8 @@ def heat_json(code: str):
     version = _version_arg()
     ctx = engine_ctx()
     with ctx.db.reading() as session:
-        user = actor(session)
-        try:
-            result = heat_map(ctx, session, code[:MAX_CODE], version=version, scope=dossier_scope(session, user))
-        except NotFound:
+        result = _heat_map(ctx, session, code, version)
+        if result is None:
             return _json_error(404, _("Không tìm thấy thủ tục %(code)s.", code=code[:MAX_CODE]))
         body = heat_description(result)
         body["xml_url"] = url_for("procedures.version_bpmn", code=result.code, number=result.diagram_version)
