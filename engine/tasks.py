@@ -53,10 +53,20 @@ def inbox_statement(query: InboxQuery) -> Select:
     return stmt
 
 
+def count_statement(query: InboxQuery) -> Select:
+    """The number of matching tasks; from the task index alone unless a filter reads the dossier."""
+    if query.procedure_code or query.search:
+        return select(func.count()).select_from(inbox_statement(query).order_by(None).subquery())
+    stmt = select(func.count()).select_from(Task).where(Task.unit_id == query.unit_id, Task.state == TaskState.OPEN)
+    if query.mine_only_user_id is not None:
+        stmt = stmt.where(Task.claimed_by_id == query.mine_only_user_id)
+    return stmt
+
+
 def inbox(session: Session, query: InboxQuery) -> tuple[list[Task], int]:
     """A page of the inbox and the total number of matching tasks."""
     stmt = inbox_statement(query)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    total = session.scalar(count_statement(query))
     rows = session.scalars(stmt.order_by(Task.due_at, Task.id).limit(query.limit).offset(query.offset))
     return list(rows.unique()), int(total or 0)
 
