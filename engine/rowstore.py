@@ -155,6 +155,7 @@ class RowStore:
         self._pyformat = self.dialect.name != "sqlite"
         self._loaded: list[Base] = []
         self._identity: dict[tuple[type, int], Base] = {}
+        self._read_ahead: dict[int, tuple[list[Task], list[Handoff], int]] = {}
         self._new: list[Base] = []
         self._events: list[dict[str, Any]] = []
         self._conflict: Callable[[], Conflict] | None = None
@@ -182,28 +183,52 @@ class RowStore:
         return known
 
     def _rows(self, model: type[M], where: str, params: dict[str, Any], order: str = "") -> list[M]:
-        codec = self.codec(model)
-        sql = f"SELECT {codec.select_list} FROM {codec.table} WHERE {where}{order}"
-        return [self._known(codec.instance(values)) for values in self._run(sql, params).fetchall()]
+        return self._materialise(model, self._select(model, where, params, order))
 
-    def task_with_dossier(self, task_id: int, *, with_state: bool) -> Task | None:
-        """The task and its dossier (with its workflow state if asked) in one statement."""
+    def _select(self, model: type[Base], where: str, params: dict[str, Any], order: str = "") -> Any:
+        codec = self.codec(model)
+        return self._run(f"SELECT {codec.select_list} FROM {codec.table} WHERE {where}{order}", params)
+
+    def _materialise(self, model: type[M], cursor: Any) -> list[M]:
+        codec = self.codec(model)
+        return [self._known(codec.instance(values)) for values in cursor.fetchall()]
+
+    def task_with_dossier(self, task_id: int, *, with_state: bool, with_dossier_rows: bool = False) -> Task | None:
+        """The task and its dossier (with its workflow state if asked) in one statement.
+
+        ``with_dossier_rows`` also reads the dossier's open tasks and stints and
+        its last stint number, sent together with the task (in one round trip
+        on PostgreSQL), for the step about to move the dossier.
+        """
         tasks, dossiers = self.codec(Task), self.codec(Dossier)
         dossier_list = dossiers.select_list if with_state else dossiers.select_list_without_state
         sql = (f"SELECT {tasks.select_list}, {dossier_list} FROM task "
                "JOIN dossier ON dossier.id = task.dossier_id WHERE task.id = :id")
-        found = self._run(sql, {"id": task_id}).fetchone()
+        of_dossier = "dossier_id = (SELECT dossier_id FROM task WHERE id = :id)"
+        with self._pipeline():
+            found = self._run(sql, {"id": task_id})
+            if with_dossier_rows:
+                open_tasks = self._select(Task, f"{of_dossier} AND state = :s", {"id": task_id, "s": "open"},
+                                          " ORDER BY id")
+                stints = self._select(Handoff, f"{of_dossier} AND finished_at IS NULL", {"id": task_id},
+                                      " ORDER BY seq")
+                seq = self._run(f"SELECT max(seq) FROM handoff WHERE {of_dossier}", {"id": task_id})
+        found = found.fetchone()
         if found is None:
             return None
         width = len(tasks.columns)
         task = self._known(tasks.instance(found[:width]))
         dossier = self._known(dossiers.instance(found[width:], without_state=not with_state))
         task.__dict__["dossier"] = dossier
+        if with_dossier_rows:
+            self._read_ahead[dossier.id] = (self._materialise(Task, open_tasks), self._materialise(Handoff, stints),
+                                            seq.fetchone()[0] or 0)
         return task
 
     def open_tasks(self, dossier: Dossier) -> list[Task]:
-        rows = self._rows(Task, "dossier_id = :d AND state = :s", {"d": dossier.id, "s": str(TaskState.OPEN)},
-                          " ORDER BY id")
+        ahead = self._read_ahead.get(dossier.id)
+        rows = ahead[0] if ahead else self._rows(
+            Task, "dossier_id = :d AND state = :s", {"d": dossier.id, "s": str(TaskState.OPEN)}, " ORDER BY id")
         return [row for row in rows if row.state == TaskState.OPEN]
 
     def current_pause(self, dossier: Dossier) -> Pause | None:
@@ -211,9 +236,15 @@ class RowStore:
         return rows[0] if rows else None
 
     def open_stints(self, dossier: Dossier) -> list[Handoff]:
+        ahead = self._read_ahead.get(dossier.id)
+        if ahead:
+            return [stint for stint in ahead[1] if stint.finished_at is None]
         return self._rows(Handoff, "dossier_id = :d AND finished_at IS NULL", {"d": dossier.id}, " ORDER BY seq")
 
     def max_seq(self, dossier: Dossier) -> int:
+        ahead = self._read_ahead.get(dossier.id)
+        if ahead:
+            return ahead[2]
         found = self._run("SELECT max(seq) FROM handoff WHERE dossier_id = :d", {"d": dossier.id}).fetchone()
         return found[0] or 0
 
@@ -237,18 +268,42 @@ class RowStore:
         return True
 
     def flush(self, conflict: Callable[[], Conflict]) -> None:
-        """Write every change: new tasks first (others refer to them), the dossier under its version."""
-        for obj in self._loaded:
-            if isinstance(obj, Dossier):
-                self._update_dossier(obj, conflict)
-            else:
-                self._update(obj)
-        for obj in sorted(self._new, key=lambda o: not isinstance(o, Task)):
-            self._insert(obj)
-        codec = self.codec(Event)
-        for values in self._events:
-            self._insert_values(codec, {**values, "task_id": values.get("task_id")}, returning=False)
+        """Write every change: new tasks first (others refer to them), the dossier under its version.
+
+        On PostgreSQL the statements go out in one pipeline, so a step pays
+        one round trip for its writes rather than one per row.
+        """
+        inserted: list[tuple[Base, Any]] = []
+        versioned: list[Any] = []
+        with self._pipeline():
+            for obj in self._loaded:
+                if isinstance(obj, Dossier):
+                    versioned += self._update_dossier(obj)
+                else:
+                    self._update(obj)
+            for obj in sorted(self._new, key=lambda o: not isinstance(o, Task)):
+                if isinstance(obj, Pause) and obj.__dict__.get("task") is not None and obj.task.id is None:
+                    self._take_ids(inserted)  # the pause refers to a task inserted just now
+                inserted.append((obj, self._insert(obj)))
+            codec = self.codec(Event)
+            for values in self._events:
+                self._insert_values(codec, {**values, "task_id": values.get("task_id")}, returning=False)
+        self._take_ids(inserted)
+        if any(cursor.rowcount != 1 for cursor in versioned):
+            raise conflict()
         self._loaded, self._new, self._events = [], [], []
+
+    def _pipeline(self):
+        return self._raw.pipeline() if self._pyformat else nullcontext()
+
+    def _take_ids(self, inserted: list[tuple[Base, Any]]) -> None:
+        """Give inserted rows their ids (read back from RETURNING) and their identity."""
+        for obj, cursor in inserted:
+            obj.__dict__["id"] = cursor.fetchone()[0]
+            state = instance_state(obj)
+            state.key = self.codec(type(obj)).identity(obj.id)
+            state._commit_all(state.dict)
+        inserted.clear()
 
     def _changes(self, obj: Base) -> dict[str, Any]:
         state = instance_state(obj)
@@ -266,39 +321,35 @@ class RowStore:
         params = {name: codec.bind(name, value) for name, value in changed.items()}
         self._run(f"UPDATE {codec.table} SET {sets} WHERE id = :pk", {**params, "pk": obj.id})
 
-    def _update_dossier(self, dossier: Dossier, conflict: Callable[[], Conflict]) -> None:
+    def _update_dossier(self, dossier: Dossier) -> list[Any]:
+        """The dossier's UPDATE, bumping its version only if nobody else has; its cursor tells."""
         changed = self._changes(dossier)
         changed.pop("version", None)
         if not changed:
-            return
+            return []
         codec = self.codec(Dossier)
         sets = ", ".join(f"{name} = :{name}" for name in changed)
         params = {name: codec.bind(name, value) for name, value in changed.items()}
         cursor = self._run(f"UPDATE dossier SET {sets}, version = :new_version WHERE id = :pk AND version = :old",
                            {**params, "pk": dossier.id, "old": dossier.version, "new_version": dossier.version + 1})
-        if cursor.rowcount != 1:
-            raise conflict()
         dossier.__dict__["version"] = dossier.version + 1
+        return [cursor]
 
-    def _insert(self, obj: Base) -> None:
+    def _insert(self, obj: Base) -> Any:
         codec = self.codec(type(obj))
         values = dict(obj.__dict__)
         if isinstance(obj, Pause) and values.get("task") is not None:
             values["task_id"] = values["task"].id
         row = {name: values[name] if name in values else codec.default(name)
                for name in codec.columns if name != "id"}
-        obj.__dict__["id"] = self._insert_values(codec, row, returning=True)
-        state = instance_state(obj)
-        state.key = codec.identity(obj.id)
-        state._commit_all(state.dict)
+        return self._insert_values(codec, row, returning=True)
 
-    def _insert_values(self, codec: _Codec, row: dict[str, Any], *, returning: bool) -> int | None:
+    def _insert_values(self, codec: _Codec, row: dict[str, Any], *, returning: bool) -> Any:
         names = [name for name in codec.columns if name != "id"]
         params = {name: codec.bind(name, row.get(name, codec.default(name))) for name in names}
         sql = (f"INSERT INTO {codec.table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
                + (" RETURNING id" if returning else ""))
-        cursor = self._run(sql, params)
-        return cursor.fetchone()[0] if returning else None
+        return self._run(sql, params)
 
     def attach(self, task: Task) -> Task:
         """The task (and its dossier) as the caller should go on seeing them.

@@ -91,7 +91,7 @@ def get_task(session: Session, task_id: int, *, with_state: bool = False) -> Tas
 def _row_of(store: RowStore, task_id: int, *, with_state: bool) -> Task:
     if not 0 < task_id < 2**31:
         raise NotFound(f"Task {task_id} does not exist")
-    task = store.task_with_dossier(task_id, with_state=with_state)
+    task = store.task_with_dossier(task_id, with_state=with_state, with_dossier_rows=True)
     if task is None:
         raise NotFound(f"Task {task_id} does not exist")
     return task
