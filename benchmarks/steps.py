@@ -237,18 +237,8 @@ class StatementLog:
         self.recorded: list[str] | None = None
         event.listen(engine, "before_cursor_execute", self._on_statement)
         event.listen(engine, "commit", self._on_commit)
-        self._watch_row_store()
-
-    def _watch_row_store(self) -> None:
-        """Count the plain-SQL statements of ``engine.rowstore`` too: they bypass the engine's events."""
-        run = RowStore._run
-        log = self
-
-        def counted(store: RowStore, sql: str, params: dict[str, Any]):
-            log._on_statement(None, None, sql, params, None, False)
-            return run(store, sql, params)
-
-        RowStore._run = counted  # type: ignore[method-assign]
+        _watch_row_store()
+        _ROW_STORE_LOGS[engine.dialect] = self  # the writer's engine options share this dialect object
 
     def _on_statement(self, _conn, _cursor, statement, _params, _context, executemany) -> None:
         self.statements += 1
@@ -267,6 +257,26 @@ class StatementLog:
             yield self.recorded
         finally:
             self.recorded = None
+
+
+_ROW_STORE_LOGS: dict[Any, StatementLog] = {}
+
+
+def _watch_row_store() -> None:
+    """Count the plain-SQL statements of ``engine.rowstore`` too (they bypass the engine's
+    events), each in the log of the engine whose session runs it; installed once."""
+    run = RowStore._run
+    if getattr(run, "counted", False):
+        return
+
+    def counted(store: RowStore, sql: str, params: dict[str, Any]):
+        log = _ROW_STORE_LOGS.get(store.dialect)
+        if log is not None:
+            log._on_statement(None, None, sql, params, None, False)
+        return run(store, sql, params)
+
+    counted.counted = True  # type: ignore[attr-defined]
+    RowStore._run = counted  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------- motcua

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from functools import cache
+from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Dialect, func, insert, select
@@ -98,13 +98,8 @@ class _Codec:
         self.columns = [c.name for c in table.columns]
         self.to_db = {c.name: c.type._cached_bind_processor(dialect) for c in table.columns}
         self.from_db = {c.name: c.type._cached_result_processor(dialect, None) for c in table.columns}
-        self.defaults = {
-            c.name: c.default.arg for c in table.columns
-            if c.default is not None and c.default.is_scalar
-        } | {
-            c.name: c.default.arg for c in table.columns
-            if c.default is not None and c.default.is_callable
-        }
+        self.defaults = {c.name: c.default.arg for c in table.columns
+                         if c.default is not None and (c.default.is_scalar or c.default.is_callable)}
         self.select_list = ", ".join(f"{self.table}.{name}" for name in self.columns)
         self.select_list_without_state = ", ".join(
             f"{self.table}.{name}" for name in self.columns if name != "state")
@@ -135,8 +130,9 @@ class _Codec:
         return value
 
 
-@cache
-def _codec(model: type[Base], dialect_name: str, dialect: Dialect) -> _Codec:
+@lru_cache(maxsize=256)
+def _codec(model: type[Base], dialect: Dialect) -> _Codec:
+    """Per dialect object: its processors carry the engine's own settings (its JSON serializer)."""
     return _Codec(model, dialect)
 
 
@@ -158,11 +154,10 @@ class RowStore:
         self._read_ahead: dict[int, tuple[list[Task], list[Handoff], int]] = {}
         self._new: list[Base] = []
         self._events: list[dict[str, Any]] = []
-        self._conflict: Callable[[], Conflict] | None = None
 
     # ------------------------------------------------------------------ reading
     def codec(self, model: type[Base]) -> _Codec:
-        return _codec(model, self.dialect.name, self.dialect)
+        return _codec(model, self.dialect)
 
     def _sql(self, sql: str) -> str:
         return _PARAM.sub(r"%(\1)s", sql) if self._pyformat else sql
@@ -208,7 +203,7 @@ class RowStore:
         with self._pipeline():
             found = self._run(sql, {"id": task_id})
             if with_dossier_rows:
-                open_tasks = self._select(Task, f"{of_dossier} AND state = :s", {"id": task_id, "s": "open"},
+                open_tasks = self._select(Task, f"{of_dossier} AND state = :s", {"id": task_id, "s": str(TaskState.OPEN)},
                                           " ORDER BY id")
                 stints = self._select(Handoff, f"{of_dossier} AND finished_at IS NULL", {"id": task_id},
                                       " ORDER BY seq")
@@ -287,7 +282,7 @@ class RowStore:
                 inserted.append((obj, self._insert(obj)))
             codec = self.codec(Event)
             for values in self._events:
-                self._insert_values(codec, {**values, "task_id": values.get("task_id")}, returning=False)
+                self._insert_values(codec, values, returning=False)
         self._take_ids(inserted)
         if any(cursor.rowcount != 1 for cursor in versioned):
             raise conflict()
@@ -336,17 +331,16 @@ class RowStore:
         return [cursor]
 
     def _insert(self, obj: Base) -> Any:
-        codec = self.codec(type(obj))
         values = dict(obj.__dict__)
         if isinstance(obj, Pause) and values.get("task") is not None:
             values["task_id"] = values["task"].id
-        row = {name: values[name] if name in values else codec.default(name)
-               for name in codec.columns if name != "id"}
-        return self._insert_values(codec, row, returning=True)
+        return self._insert_values(self.codec(type(obj)), values, returning=True)
 
-    def _insert_values(self, codec: _Codec, row: dict[str, Any], *, returning: bool) -> Any:
+    def _insert_values(self, codec: _Codec, values: dict[str, Any], *, returning: bool) -> Any:
+        """INSERT every column but the id: the value given, else the column's default."""
         names = [name for name in codec.columns if name != "id"]
-        params = {name: codec.bind(name, row.get(name, codec.default(name))) for name in names}
+        params = {name: codec.bind(name, values[name] if name in values else codec.default(name))
+                  for name in names}
         sql = (f"INSERT INTO {codec.table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
                + (" RETURNING id" if returning else ""))
         return self._run(sql, params)
