@@ -43,7 +43,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from math import ceil
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ import httpx
 from sqlalchemy import make_url, text
 
 from benchmarks.machine import cpu_model
+from benchmarks.percentiles import percentile_ms
 from engine import schema
 from engine.database import Database
 from engine.settings import PROJECT_ROOT, WORKFLOWS_DIR
@@ -76,14 +76,6 @@ APPLICANT = {"name": "Trần Văn Bình", "id_number": "001085012345", "phone": 
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, ceil(pct / 100 * len(ordered)) - 1)] * 1000
 
 
 @dataclass
@@ -113,8 +105,8 @@ class Recorder:
         for label in labels:
             values = self.latencies[label]
             lines.append(f"  {label:<14}{len(values):>9}{self.errors.get(label, 0):>8}{len(values) / wall:>9.1f}"
-                         f"{percentile(values, 50):>9.1f}{percentile(values, 95):>9.1f}"
-                         f"{percentile(values, 99):>9.1f}{max(values) * 1000:>9.1f}")
+                         f"{percentile_ms(values, 50):>9.1f}{percentile_ms(values, 95):>9.1f}"
+                         f"{percentile_ms(values, 99):>9.1f}{max(values) * 1000:>9.1f}")
         return "\n".join(lines)
 
 

@@ -19,14 +19,10 @@ from time import perf_counter
 from sqlalchemy import func, select
 
 from benchmarks.machine import cpu_model
+from benchmarks.percentiles import percentile_ms
 from engine.database import Database
 from engine.models import Dossier, Procedure, Task, TaskState
 from engine.tasks import InboxQuery, inbox
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,9 +56,9 @@ def main(argv: list[str] | None = None) -> None:
             with db.reading() as session:
                 rows, _total = inbox(session, query)
                 [row.dossier.code for row in rows]
-            times.append((perf_counter() - started) * 1000)
-        print(f"{label:<28}{len(times):>7}{statistics.median(times):>9.2f}{percentile(times, 95):>9.2f}"
-              f"{percentile(times, 99):>9.2f}")
+            times.append(perf_counter() - started)
+        print(f"{label:<28}{len(times):>7}{statistics.median(times) * 1000:>9.2f}{percentile_ms(times, 95):>9.2f}"
+              f"{percentile_ms(times, 99):>9.2f}")
     db.dispose()
 
 

@@ -45,7 +45,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import version as package_version
-from math import ceil
 from pathlib import Path
 from time import perf_counter, thread_time
 from typing import Any
@@ -63,6 +62,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, joinedload
 
 from benchmarks.machine import cpu_model
+from benchmarks.percentiles import percentile_ms
 from engine import schema
 from engine.clock import FixedClock
 from engine.context import Context
@@ -108,11 +108,7 @@ def median_ms(values: list[float]) -> float:
 
 
 def p95_ms(values: list[float]) -> float:
-    """Nearest-rank 95th percentile."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, ceil(0.95 * len(ordered)) - 1)] * 1000
+    return percentile_ms(values, 95)
 
 
 def per_second(values: list[float]) -> float:
