@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine import json_text
 from engine.errors import Conflict
 
 
@@ -18,8 +19,11 @@ def make_engine(url: str, **kwargs) -> Engine:
     """An Engine tuned per backend.
 
     SQLite runs in WAL mode so readers never block the writer, with a busy
-    timeout so concurrent writers queue instead of failing at once.
+    timeout so concurrent writers queue instead of failing at once. JSON
+    columns are coded by ``engine.json_text`` unless the caller says otherwise.
     """
+    kwargs.setdefault("json_serializer", json_text.dumps)
+    kwargs.setdefault("json_deserializer", json_text.loads)
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
