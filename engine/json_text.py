@@ -1,17 +1,18 @@
 """JSON text of the database's JSON columns: orjson where it is exact, the standard library otherwise.
 
-Every step stores the dossier's workflow state and data as JSON and reads
-them back; with the standard library that coding was a tenth of a step.
-orjson is several times faster and writes the same values, with three
-differences this module removes so a stored value reads back exactly as the
-standard library would have given it:
+Every step reads the dossier's workflow state and data as JSON and writes
+them back: about 0.05 ms of a 1.5 ms step with the standard library, a
+third of that with orjson. orjson writes the same values, with differences
+this module removes so a stored value reads back exactly as the standard
+library would have given it:
 
 * integers beyond 64 bits (a script may compute one) make orjson refuse to
   write, so such documents are written by the standard library;
 * orjson reads integers beyond 64 bits as floats, so text holding a run of
   19 or more digits is read by the standard library;
-* anything else orjson refuses (a value that is not JSON, say) goes to the
-  standard library too, which accepts or refuses it as before.
+* anything else orjson refuses goes to the standard library too, which
+  accepts or refuses it as before; dates and dataclasses, which orjson
+  would write as text, are refused by it on purpose for that.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import orjson
 # test, several times faster than a regular expression over the text.
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 _LONG_RUN = b"0" * 19
+# Dates and dataclasses are not JSON: hand them to the standard library, which refuses them as it always did.
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def dumps(value: Any) -> str:
     """JSON text of ``value``; non-string keys become strings, as the standard library makes them."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, option=_OPTIONS).decode()
     except TypeError:
         return json.dumps(value)
 
