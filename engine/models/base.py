@@ -46,6 +46,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    @staticmethod
+    def to_sqlite_text(value: datetime) -> str:
+        """The text SQLite stores for ``value``, as the bind processors above and SQLAlchemy's make it.
+
+        One C call instead of SQLAlchemy's Python formatting, for the plain-SQL
+        step path (``engine.rowstore``); the tests hold both to the same text.
+        """
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    @staticmethod
+    def from_sqlite_text(text: str) -> datetime:
+        """The aware moment stored as ``text``: what the result processors give, parsed in C."""
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
