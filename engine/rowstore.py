@@ -7,7 +7,8 @@ hand-written statement per kind into ordinary mapped instances that no
 session tracks, changed by the same engine code as everywhere else, and
 written back as plain UPDATE and INSERT statements on the session's own
 connection, inside its transaction. Column values pass through the column
-types' own SQLAlchemy processors, so they are stored exactly as the ORM
+types' own SQLAlchemy processors (timestamps on SQLite through C-speed
+equivalents that give the same text), so they are stored exactly as the ORM
 stores them.
 
 Everything that is not a hot path keeps using the ORM; ``Store`` is the
