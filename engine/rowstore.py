@@ -148,6 +148,12 @@ class _Codec:
         return value
 
 
+@lru_cache(maxsize=1024)
+def _pyformat(sql: str) -> str:
+    """``:name`` parameters as psycopg's ``%(name)s``; the statements of a step repeat, so once each."""
+    return _PARAM.sub(r"%(\1)s", sql)
+
+
 @lru_cache(maxsize=256)
 def _codec(model: type[Base], dialect: Dialect) -> _Codec:
     """Per dialect object: its processors carry the engine's own settings (its JSON serializer)."""
@@ -178,7 +184,7 @@ class RowStore:
         return _codec(model, self.dialect)
 
     def _sql(self, sql: str) -> str:
-        return _PARAM.sub(r"%(\1)s", sql) if self._pyformat else sql
+        return _pyformat(sql) if self._pyformat else sql
 
     def _run(self, sql: str, params: dict[str, Any]):
         cursor = self._raw.cursor()
