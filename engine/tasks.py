@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from engine import access, events, handoffs, pauses
@@ -17,6 +17,7 @@ from engine.forms import validate_submission
 from engine.models import Dossier, DossierStatus, Procedure, ProcedureVersion, Task, TaskState, User
 from engine.rowstore import RowStore
 from engine.runtime import Mover, load_workflow, run_engine, spiff_task
+from engine.search import dossier_matches
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,7 @@ def inbox_statement(query: InboxQuery) -> Select:
             .where(Procedure.code == query.procedure_code)
         )
     if query.search:
-        term = f"%{query.search.strip()}%"
-        stmt = stmt.where(or_(Dossier.code.ilike(term), Dossier.applicant_name.ilike(term)))
+        stmt = stmt.where(dossier_matches(query.search))
     if query.mine_only_user_id is not None:
         stmt = stmt.where(Task.claimed_by_id == query.mine_only_user_id)
     return stmt

@@ -369,6 +369,9 @@ def test_inbox_filters_and_pages(app, clerk):
     assert specialist.get("/tasks", query_string={"q": "Lê Thị"}).json["items"][0]["dossier"]["code"] == \
         other.json["code"]
     assert specialist.get("/tasks", query_string={"procedure": "HT-KS-01"}).json == {"items": [], "total": 0}
+    for wildcard in ("%", "_", "H26%03"):  # taken literally, as on the web inbox
+        assert specialist.get("/tasks", query_string={"q": wildcard}).json == {"items": [], "total": 0}
+    assert specialist.get("/tasks", query_string={"q": codes[0][-6:]}).json["total"] >= 1
     task_id = next(t["id"] for t in everything["items"] if t["dossier"]["code"] == codes[1])
     specialist.post(f"/tasks/{task_id}/claim")
     mine = specialist.get("/tasks", query_string={"mine": "1"}).json

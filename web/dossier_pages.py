@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
 from engine import access, attachments, timeline
@@ -26,6 +26,7 @@ from engine.calendar import WorkCalendar
 from engine.deployment import compiled_by_id
 from engine.errors import NotFound
 from engine.models import Attachment, Dossier, Procedure, ProcedureVersion, Task, TaskState, Unit
+from engine.search import dossier_matches
 from engine.visibility import visible_dossiers
 from web.auth import actor, engine_ctx, roles_required
 from web.formfields import display_value
@@ -238,8 +239,7 @@ def search():
             Dossier.received_at, Dossier.due_at, Dossier.paused_since, Dossier.finished_at,
             Dossier.result_timing))
         if q:
-            term = f"%{escape_like(q)}%"
-            stmt = stmt.where(or_(Dossier.code.ilike(term, escape="\\"), Dossier.applicant_name.ilike(term, escape="\\")))
+            stmt = stmt.where(dossier_matches(q))
         if status in STATUS_LABELS:
             stmt = stmt.where(Dossier.status == status)
         procedures = procedure_choices(session)
@@ -255,10 +255,6 @@ def search():
     template = "dossiers/_results.html" if request.headers.get("HX-Request") else "dossiers/search.html"
     return render_template(template, rows=rows, names=names, holders=holders, pager=pages, q=q, status=status,
                            procedure=procedure, procedures=procedures, statuses=STATUS_LABELS)
-
-
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _holders(session: Session, dossier_ids: list[int]) -> dict[int, list[str]]:

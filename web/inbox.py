@@ -24,7 +24,6 @@ from web.auth import actor, engine_ctx, roles_required
 from web.dossier_pages import (
     MAX_SEARCH,
     PAGE_SIZE,
-    escape_like,
     pager,
     procedure_choices,
     procedure_names,
@@ -54,13 +53,10 @@ def _statement(user: User, *, procedure: str, search: str, status: str, now):
     query = tasks.InboxQuery(
         unit_id=user.unit_id,
         procedure_code=procedure or None,
-        search=None,
+        search=search or None,
         mine_only_user_id=user.id if status == "mine" else None,
     )
     stmt = tasks.inbox_statement(query)
-    if search:
-        term = f"%{escape_like(search)}%"
-        stmt = stmt.where(or_(Dossier.code.ilike(term, escape="\\"), Dossier.applicant_name.ilike(term, escape="\\")))
     if status == "unclaimed":
         stmt = stmt.where(Task.claimed_by_id.is_(None))
     elif status == "overdue":
