@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import request
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import tasks
 from engine.errors import InvalidInput, NotFound, Problem
+from engine.models import Task, Unit, User
 from web.api import bp
 from web.api.auth import api_view
 from web.api.serializers import check_text, dossier_ref, json_object, task_json
@@ -38,10 +40,27 @@ def _flag(name: str) -> bool:
     raise InvalidInput(f"'{name}' must be 1 or 0", [Problem("1 or 0", name)])
 
 
-def _task(session, task_id: int):
+def _checked_id(task_id: int) -> int:
     if task_id > MAX_ID:
         raise NotFound(f"Task {task_id} does not exist")
-    return tasks.get_task(session, task_id)
+    return task_id
+
+
+def _task(session, task_id: int):
+    return tasks.get_task(session, _checked_id(task_id))
+
+
+def _with_people(session, task: Task) -> Task:
+    """The task as the engine wrote it, with its unit and people for the response.
+
+    Claim and complete read the task themselves (by plain SQL) and hand back
+    the row they wrote, outside the session; the unit is one lookup by key and
+    the people are usually the acting user, already in the session.
+    """
+    for name, model, key in (("unit", Unit, task.unit_id), ("claimed_by", User, task.claimed_by_id),
+                             ("completed_by", User, task.completed_by_id)):
+        set_committed_value(task, name, session.get(model, key) if key is not None else None)
+    return task
 
 
 @bp.get("/tasks")
@@ -73,10 +92,8 @@ def inbox(session, user):
 @api_view(write=True)
 def claim(session, user, task_id: int):
     """Take the step for oneself; of two simultaneous claims one wins, the other gets 409."""
-    task = _task(session, task_id)  # held, so the engine refreshes this very instance
-    tasks.claim(engine_ctx(), session, task.id, user)
-    session.flush()
-    return task_json(session, task)
+    task = tasks.claim(engine_ctx(), session, _checked_id(task_id), user)
+    return task_json(session, _with_people(session, task))
 
 
 @bp.post("/tasks/<int:task_id>/release")
@@ -100,7 +117,5 @@ def complete(session, user, task_id: int):
     if expected is not None and (type(expected) is not int or not 0 <= expected <= MAX_ID):
         raise InvalidInput("'expected_version' must be a whole number",
                            [Problem("A whole number", "expected_version")])
-    task = _task(session, task_id)  # held, so the engine refreshes this very instance
-    tasks.complete(engine_ctx(), session, task.id, user, data, expected_version=expected)
-    session.flush()
-    return {"task": task_json(session, task), "dossier": dossier_ref(task.dossier)}
+    task = tasks.complete(engine_ctx(), session, _checked_id(task_id), user, data, expected_version=expected)
+    return {"task": task_json(session, _with_people(session, task)), "dossier": dossier_ref(task.dossier)}
