@@ -38,8 +38,9 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
 
     The top workflow's tasks are converted here directly rather than one by
     one through the registry: the output is the same dict, key for key (the
-    tests compare both ways on every shipped procedure), at a third of the
-    cost, which every step pays twice. Subprocesses and events still go
+    tests compare both ways on every shipped procedure), at a little over
+    half the cost (restore 0.081 -> 0.052 ms, dump 0.071 -> 0.039 ms on a
+    7-task state), which every step pays. Subprocesses and events still go
     through the registry.
     """
 
