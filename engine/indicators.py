@@ -118,21 +118,35 @@ def conditions(session: Session, user: User, flt: ReportFilter, *, feedback: boo
         out.append(Dossier.received_at >= start)
     if end is not None:
         out.append(Dossier.received_at < end)
-    if flt.unit_id:
-        out.append(Dossier.receiving_unit_id == flt.unit_id)
-    if flt.jurisdiction_id:
-        out.append(Dossier.jurisdiction_id.in_(jurisdiction_subtree(session, flt.jurisdiction_id)))
+    out += _place_filters(session, flt, Dossier.receiving_unit_id, Dossier.jurisdiction_id)
     if flt.status:
         out.append(Dossier.status == flt.status)
-    pakn = feedback_version_ids(session)
     if feedback:
-        out.append(Dossier.procedure_version_id.in_(pakn or [-1]))
+        out.append(Dossier.procedure_version_id.in_(feedback_version_ids(session) or [-1]))
     else:
-        if pakn:
-            out.append(Dossier.procedure_version_id.not_in(pakn))
-        if flt.procedure_code:
-            out.append(Dossier.procedure_version_id.in_(
-                select(ProcedureVersion.id).join(Procedure).where(Procedure.code == flt.procedure_code)))
+        out += _procedure_filters(session, flt, Dossier.procedure_version_id)
+    return out
+
+
+def _place_filters(session: Session, flt: ReportFilter, unit_column, jurisdiction_column) -> list:
+    """The receiving unit and the jurisdiction (with everything under it) asked for, in any table's columns."""
+    out = []
+    if flt.unit_id:
+        out.append(unit_column == flt.unit_id)
+    if flt.jurisdiction_id:
+        out.append(jurisdiction_column.in_(jurisdiction_subtree(session, flt.jurisdiction_id)))
+    return out
+
+
+def _procedure_filters(session: Session, flt: ReportFilter, version_column) -> list:
+    """Administrative procedures only (feedback cases are reported apart), of the procedure asked for."""
+    out = []
+    pakn = feedback_version_ids(session)
+    if pakn:
+        out.append(version_column.not_in(pakn))
+    if flt.procedure_code:
+        out.append(version_column.in_(
+            select(ProcedureVersion.id).join(Procedure).where(Procedure.code == flt.procedure_code)))
     return out
 
 
@@ -260,16 +274,8 @@ def _rollup_where(session: Session, user: User, flt: ReportFilter) -> list:
         where.append(r.day >= flt.date_from)
     if flt.date_to:
         where.append(r.day <= flt.date_to)
-    if flt.unit_id:
-        where.append(r.receiving_unit_id == flt.unit_id)
-    if flt.jurisdiction_id:
-        where.append(r.jurisdiction_id.in_(jurisdiction_subtree(session, flt.jurisdiction_id)))
-    pakn = feedback_version_ids(session)
-    if pakn:
-        where.append(r.procedure_version_id.not_in(pakn))
-    if flt.procedure_code:
-        where.append(r.procedure_version_id.in_(
-            select(ProcedureVersion.id).join(Procedure).where(Procedure.code == flt.procedure_code)))
+    where += _place_filters(session, flt, r.receiving_unit_id, r.jurisdiction_id)
+    where += _procedure_filters(session, flt, r.procedure_version_id)
     return where
 
 
