@@ -69,7 +69,6 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
             else:
                 data, delta = {}, {"updates": DeepMerge.get_updated_keys(parent.data, task.data),
                                    "deletions": DeepMerge.get_deleted_keys(parent.data, task.data)}
-            internal = task.internal_data
             name = names[tid]
             out[name] = {
                 "id": name,
@@ -79,7 +78,7 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
                 "state": task.state,
                 "task_spec": task.task_spec.name,
                 "triggered": task.triggered,
-                "internal_data": internal if _is_plain(internal) else self.registry.convert(internal),
+                "internal_data": self._convert(task.internal_data),
                 "data": data,
                 "delta": delta,
                 "typename": "Task",
@@ -136,6 +135,11 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
             restored[uuid(key)] = task
         return restored
 
+    def _convert(self, value: Any) -> Any:
+        """The registry's convert; JSON-only values (the usual case) are copied without its dispatch."""
+        copied = _plain_copy(value)
+        return self.registry.convert(value) if copied is _NOT_PLAIN else copied
+
     def _restore(self, value: Any) -> Any:
         """The registry's restore; JSON-only values (the usual case) are copied without its dispatch."""
         copied = _plain_copy(value)
@@ -146,20 +150,8 @@ _PRIMITIVES = frozenset({str, int, float, bool, type(None)})
 _NOT_PLAIN = object()
 
 
-def _is_plain(value: Any) -> bool:
-    """True when the registry would give ``value`` back as it is: JSON types only, no ``typename`` key."""
-    kind = type(value)
-    if kind in _PRIMITIVES:
-        return True
-    if kind is dict:
-        return "typename" not in value and all(type(k) is str and _is_plain(v) for k, v in value.items())
-    if kind is list:
-        return all(_is_plain(item) for item in value)
-    return False
-
-
 def _plain_copy(value: Any) -> Any:
-    """A deep copy of a JSON-only value, or ``_NOT_PLAIN`` when the registry has something to restore."""
+    """A deep copy of a JSON-only value, or ``_NOT_PLAIN`` when the registry has something to convert or restore."""
     kind = type(value)
     if kind in _PRIMITIVES:
         return value

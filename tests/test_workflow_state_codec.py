@@ -110,12 +110,18 @@ def test_every_state_of_a_procedure_converts_as_the_library_does(path, seed):
     _assert_same_dump(workflow)
 
 
-def test_a_parallel_loop_converts_as_the_library_does():
+def _parallel_loop():
+    """The parallel-loop fixture's spec and a workflow of it started up to its first step."""
     parser = BpmnParser()
     parser.add_bpmn_file(str(PARALLEL_LOOP))
     spec, subs = parser.get_spec("P"), parser.get_subprocess_specs("P")
     workflow = BpmnWorkflow(spec, subs, script_engine=SCRIPT_ENGINE)
     workflow.do_engine_steps()
+    return spec, subs, workflow
+
+
+def test_a_parallel_loop_converts_as_the_library_does():
+    spec, subs, workflow = _parallel_loop()
     for round_no in range(6):
         for name, data in (("A", {"k": round_no}), ("B", {"approved": False}), ("C", {"approved": False})):
             [task] = [t for t in ready_human_tasks(workflow) if t.task_spec.name == name]
@@ -126,11 +132,7 @@ def test_a_parallel_loop_converts_as_the_library_does():
 
 
 def test_values_that_are_not_plain_json_take_the_library_path_both_ways():
-    parser = BpmnParser()
-    parser.add_bpmn_file(str(PARALLEL_LOOP))
-    spec, subs = parser.get_spec("P"), parser.get_subprocess_specs("P")
-    workflow = BpmnWorkflow(spec, subs, script_engine=SCRIPT_ENGINE)
-    workflow.do_engine_steps()
+    spec, subs, workflow = _parallel_loop()
     [task] = ready_human_tasks(workflow)
     task.data.update(
         when=datetime(2026, 3, 2, 8, 0),
