@@ -30,9 +30,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import make_url, select, text
+from sqlalchemy import select, text
 
-from engine import rollup, schema
+from engine import rollup, schema, scratch_databases
 from engine.clock import FixedClock
 from engine.context import Context
 from engine.database import Database
@@ -43,17 +43,6 @@ from engine.settings import WORKFLOWS_DIR, Settings
 
 CHUNK = 50_000
 PROCESSING_TYPES = ("qldt", "tckh", "tnmt", "vpdk", "thue", "tu_phap", "dia_chinh")
-
-
-def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` if the server does not have it."""
-    target = make_url(url)
-    admin = Database(target.set(database="postgres").render_as_string(hide_password=False),
-                     isolation_level="AUTOCOMMIT")
-    with admin.engine.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def prepare(url: str, now: datetime) -> Context:
@@ -211,7 +200,7 @@ FROM dossier d WHERE d.id BETWEEN :lo AND :hi AND d.closed_at IS NOT NULL
 
 
 def generate(url: str, dossiers: int, now: datetime, *, append: bool = False, chunk: int = CHUNK) -> None:
-    ensure_database(url)
+    scratch_databases.create_if_missing(url)
     ctx = prepare(url, now)
     params = parameters(ctx)
     with ctx.db.engine.begin() as conn:

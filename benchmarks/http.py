@@ -49,11 +49,11 @@ from typing import Any
 os.environ.setdefault("MOTCUA_PASSWORD_HASH_COST", "low")
 
 import httpx
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from benchmarks.machine import cpu_model
 from benchmarks.percentiles import percentile_ms
-from engine import schema
+from engine import schema, scratch_databases
 from engine.database import Database
 from engine.settings import PROJECT_ROOT, WORKFLOWS_DIR
 
@@ -151,14 +151,8 @@ def fresh_database(kind: str, instance_dir: Path, pg_url: str) -> str:
     """An empty database URL: a new SQLite file, or the PostgreSQL database of ``pg_url`` dropped and re-created."""
     if kind == "sqlite":
         return f"sqlite:///{instance_dir / 'motcua.db'}"
-    url = make_url(pg_url)
-    admin = Database(url.set(database="postgres").render_as_string(hide_password=False),
-                     isolation_level="AUTOCOMMIT")
-    with admin.engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-    return url.render_as_string(hide_password=False)
+    scratch_databases.recreate(pg_url)
+    return pg_url
 
 
 def load_demo(database_url: str) -> None:

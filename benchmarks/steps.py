@@ -57,13 +57,13 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, BpmnValidator
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, joinedload
 
 from benchmarks.machine import cpu_model
 from benchmarks.percentiles import percentile_ms
-from engine import json_text, schema
+from engine import json_text, schema, scratch_databases
 from engine.clock import FixedClock
 from engine.context import Context
 from engine.database import Database
@@ -183,20 +183,12 @@ def bench_database(url: str | None, tmp: Path) -> Iterator[str]:
         return
     if parsed.get_backend_name() != "postgresql":
         sys.exit(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-    def recreate(create: bool) -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"))
-            if create:
-                conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-
-    recreate(True)
+    bench = parsed.set(database=BENCH_DB).render_as_string(hide_password=False)
+    scratch_databases.recreate(bench)
     try:
-        yield parsed.set(database=BENCH_DB).render_as_string(hide_password=False)
+        yield bench
     finally:
-        recreate(False)
-        admin.dispose()
+        scratch_databases.drop(bench)
 
 
 def make_context(url: str, tmp: Path, clock: FixedClock, **engine_kwargs: Any) -> Context:

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 os.environ.setdefault("MOTCUA_PASSWORD_HASH_COST", "low")
 
-from sqlalchemy import func, make_url, select, text
+from sqlalchemy import func, select
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/h_proof_races"
 MOMENT = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))  # a Monday morning
@@ -66,25 +66,13 @@ PERMIT_FILE = "giay-phep-xay-dung.bpmn"
 
 def prepare_database(url: str, *, at: datetime = MOMENT, files: tuple[str, ...] = (PERMIT_FILE,)) -> None:
     """Create the database if missing, empty it, migrate, load the demo organisation and the named procedures."""
-    from engine import schema
-    from engine.database import Database
+    from engine import scratch_databases
     from engine.deployment import deploy_files
     from engine.directory import load_organisation, read_organisation_file
     from engine.settings import WORKFLOWS_DIR
 
-    target = make_url(url)
-    admin = Database(target.set(database="postgres").render_as_string(hide_password=False),
-                     isolation_level="AUTOCOMMIT")
-    with admin.engine.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-    db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    schema.upgrade(db)
-    db.dispose()
+    scratch_databases.create_if_missing(url)
+    scratch_databases.reset_schema(url)
     ctx = make_ctx(url, at)
     with ctx.db.transaction() as session:
         load_organisation(session, read_organisation_file(WORKFLOWS_DIR / "organisation.yaml"))

@@ -15,7 +15,7 @@ os.environ.setdefault("MOTCUA_PASSWORD_HASH_COST", "low")
 import pytest
 from sqlalchemy import make_url, text
 
-from engine import schema
+from engine import schema, scratch_databases
 from engine.clock import FixedClock
 from engine.context import Context
 from engine.database import Database
@@ -36,13 +36,9 @@ def _worker_database(url: str, worker: str) -> str:
     if worker == "master":
         return url
     base = make_url(url)
-    name = f"{base.database}_{worker}"
-    admin = Database(url, isolation_level="AUTOCOMMIT")
-    with admin.engine.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
+    own = base.set(database=f"{base.database}_{worker}").render_as_string(hide_password=False)
+    scratch_databases.create_if_missing(own)
+    return own
 
 
 @pytest.fixture(scope="session")
@@ -54,12 +50,7 @@ def pg_url() -> str | None:
 def _template(tmp_path_factory, pg_url) -> str:
     """A migrated empty database built once per run."""
     if pg_url:
-        db = Database(pg_url)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        schema.upgrade(db)
-        db.dispose()
+        scratch_databases.reset_schema(pg_url)
         return pg_url
     path = tmp_path_factory.mktemp("template") / "template.db"
     db = Database(f"sqlite:///{path}")

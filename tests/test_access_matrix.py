@@ -33,9 +33,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, make_url, select, text
+from sqlalchemy import func, make_url, select
 
-from engine import attachments, lifecycle, schema
+from engine import attachments, lifecycle, scratch_databases
 from engine.clock import FixedClock
 from engine.context import Context
 from engine.database import Database
@@ -328,19 +328,9 @@ def build_world(ctx: Context) -> World:
 def _own_database(pg_url: str) -> str:
     """A PostgreSQL database for this module alone, next to the worker's own."""
     base = make_url(pg_url)
-    name = f"{base.database}_matrix"
-    admin = Database(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.engine.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = base.set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    schema.upgrade(db)
-    db.dispose()
+    url = base.set(database=f"{base.database}_matrix").render_as_string(hide_password=False)
+    scratch_databases.create_if_missing(url)
+    scratch_databases.reset_schema(url)
     return url
 
 

@@ -260,18 +260,14 @@ def test_fifty_users_for_twenty_seconds_get_no_error(pg_url, capsys):
 
 @pytest.mark.skipif(not os.environ.get("MOTCUA_TEST_DATABASE_URL"), reason="the advisory lock is PostgreSQL's")
 def test_hosts_starting_together_migrate_one_after_another(pg_url):
-    from sqlalchemy import make_url, text
+    from sqlalchemy import make_url
 
-    from engine import schema
+    from engine import schema, scratch_databases
     from web.production import migrate
 
     url = make_url(pg_url)
-    name = f"{url.database}_migrate"
-    admin = Database(url.set(database="postgres").render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    target = url.set(database=name).render_as_string(hide_password=False)
+    target = url.set(database=f"{url.database}_migrate").render_as_string(hide_password=False)
+    scratch_databases.recreate(target)
     failures: list[BaseException] = []
 
     def start_host() -> None:
@@ -295,6 +291,4 @@ def test_hosts_starting_together_migrate_one_after_another(pg_url):
         assert schema.current_revision(db) == schema.head_revision(db)
     finally:
         db.dispose()
-        with admin.engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        scratch_databases.drop(target)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import MetaData, func, inspect, make_url, select, text
 
-from engine import schema
+from engine import schema, scratch_databases
 from engine.context import Context
 from engine.database import Database
 from engine.lifecycle import return_result
@@ -46,23 +46,16 @@ def old_database(tmp_path, pg_url) -> Iterator[Database]:
     """An empty database at the previous release's schema (its own PostgreSQL database when testing on one)."""
     if pg_url:
         url = make_url(pg_url)
-        name = f"{url.database}_upgrade"
-        admin = Database(url.set(database="postgres").render_as_string(hide_password=False),
-                         isolation_level="AUTOCOMMIT")
-        with admin.engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        target = url.set(database=name).render_as_string(hide_password=False)
+        target = url.set(database=f"{url.database}_upgrade").render_as_string(hide_password=False)
+        scratch_databases.recreate(target)
     else:
-        admin, target = None, f"sqlite:///{tmp_path / 'previous-release.db'}"
+        target = f"sqlite:///{tmp_path / 'previous-release.db'}"
     db = Database(target)
     schema.upgrade(db, PREVIOUS)
     yield db
     db.dispose()
-    if admin is not None:
-        with admin.engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(target).database}" WITH (FORCE)'))
-        admin.dispose()
+    if pg_url:
+        scratch_databases.drop(target)
 
 
 def _fill(ctx: Context) -> dict[str, str]:
